@@ -1,0 +1,1 @@
+"""Repo-level wiring only: the repo root is itself a Treasure workspace."""

@@ -1,0 +1,1 @@
+"""pytest-treasure: Treasure's operator gates as pytest markers, fixtures and hypothesis strategies."""

@@ -1,0 +1,5 @@
+import sys
+
+from treasure.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""RFC 8785 (JCS) canonical JSON, fast enough for the event hot path, and volatile-field removal.
+
+Canonical bytes are what hashes, determinism diffs and goldens are computed over. orjson is ~50x
+faster than a pure-Python JCS encoder and agrees with JCS byte for byte on everything except some
+floats: integral floats (``1.0`` vs ``1``), ``-0.0``, and magnitudes where the two pick different
+notations (below 1e-5 or at/above 2**53). :func:`canonical_bytes` normalises the first two and hands
+documents holding the rare third kind to the reference ``rfc8785`` encoder, so the output is always
+exact JCS. Keys must be strings; non-ASCII keys also take the reference path (JCS sorts by UTF-16
+code units, orjson by UTF-8 bytes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+import rfc8785
+
+_SORT = orjson.OPT_SORT_KEYS
+_EXACT_INT_LIMIT = 2.0**53
+_TINY = 1e-5
+
+
+class _NeedsReference(Exception):
+    """Raised inside the normaliser when only the reference encoder can be exact."""
+
+
+def _normalise(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        if value.is_integer():
+            if abs(value) < _EXACT_INT_LIMIT:
+                return int(value)
+            raise _NeedsReference
+        if not math.isfinite(value):
+            raise ValueError("NaN and infinity have no canonical JSON form")
+        magnitude = abs(value)
+        if magnitude < _TINY or magnitude >= _EXACT_INT_LIMIT:
+            raise _NeedsReference
+        return value
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"canonical JSON keys must be str, got {type(key).__name__}")
+            if not key.isascii():
+                raise _NeedsReference
+            out[key] = _normalise(item)
+        return out
+    if kind is list or kind is tuple:
+        return [_normalise(item) for item in value]
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if isinstance(value, Mapping):
+        return _normalise(dict(value))
+    if isinstance(value, float):
+        return _normalise(float(value))
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(f"{kind.__name__} has no canonical JSON form")
+
+
+def canonical_bytes(document: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of a JSON-compatible document."""
+    try:
+        return orjson.dumps(_normalise(document), option=_SORT)
+    except _NeedsReference:
+        return rfc8785.dumps(_to_plain(document))
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, float) and value == 0.0:
+        return 0.0
+    return value
+
+
+def canonical_text(document: Any) -> str:
+    return canonical_bytes(document).decode("utf-8")
+
+
+def drop_paths(document: Any, paths: Iterable[str]) -> Any:
+    """Return a copy of ``document`` without the fields at ``paths``.
+
+    A path is dot-separated (``timing.wall_ms``); ``*`` matches every key of an object or every item
+    of an array (``runs.*.duration_ms``). Missing paths are ignored: volatile fields are optional.
+    """
+    result = _deep_copy(document)
+    for path in paths:
+        _drop(result, path.split("."))
+    return result
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _drop(node: Any, parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, dict):
+        keys = list(node) if head == "*" else ([head] if head in node else [])
+        for key in keys:
+            if rest:
+                _drop(node[key], rest)
+            else:
+                del node[key]
+    elif isinstance(node, list) and head == "*":
+        for item in node:
+            if rest:
+                _drop(item, rest)

@@ -1,0 +1,1 @@
+"""The ``treasure`` command: thin wrappers that parse, call the library and print."""

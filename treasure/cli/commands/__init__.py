@@ -1,0 +1,1 @@
+"""One module per ``treasure`` subcommand; each defines ``register(subparsers, common)``."""

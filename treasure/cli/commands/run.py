@@ -1,0 +1,75 @@
+"""``treasure run``: one full simulation, its evidence, and a short verdict."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from treasure.cli.output import Progress, emit, pct
+from treasure.engine import RunRequest, RunResult, run
+from treasure.strategy import BUILTIN
+from treasure.workspace import Workspace
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "run", parents=[common], help="run a simulation on the SSOT's dataset and write its evidence",
+        description="Run a simulation. Exit 0 complete, 2 bad input, 3 halted. Built-in strategies: "
+        + ", ".join(sorted(BUILTIN)))
+    parser.add_argument("--ssot", metavar="PATH", help="SSOT file (default: spec/ssot.json)")
+    parser.add_argument("--dataset", metavar="PATH",
+                        help="run on this CSV instead of the pinned one (recorded as a finding)")
+    parser.add_argument("--seed", type=int, help="override run.seed")
+    parser.add_argument("--run-id", metavar="ID", help="run id (default: derived from the inputs)")
+    parser.add_argument("--strategy", metavar="NAME|module:Class|file.py:Class", help="override strategy.name")
+    parser.add_argument("--adapter", metavar="NAME", help="override execution.adapter")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run with the same id")
+    parser.set_defaults(handler=handle)
+
+
+def request_from_args(args: argparse.Namespace, ws: Workspace, **extra) -> RunRequest:
+    return RunRequest(
+        workspace=ws,
+        ssot_path=ws.resolve_cli(args.ssot, field="--ssot") if args.ssot else None,
+        dataset_path=ws.resolve_cli(args.dataset, field="--dataset") if args.dataset else None,
+        seed=args.seed,
+        run_id=args.run_id,
+        strategy=args.strategy,
+        adapter=args.adapter,
+        overwrite=args.overwrite,
+        progress=Progress("run", enabled=not args.quiet and not args.json),
+        **extra,
+    )
+
+
+def verdict(result: RunResult, ws: Workspace) -> str:
+    m = result.court["metrics"]
+    lines = [
+        f"treasure run: {result.status.upper()}" + (f" ({result.court['reason']})" if result.court["reason"] else ""),
+        f"  run id        {result.run_id}",
+        f"  bars          {m['bars']}   orders {m['orders']}   fills {m['fills']}   trades {m['trades']}"
+        f"   win rate {m['win_rate'] * 100:.1f}%",
+        f"  return        {pct(m['total_return'])}   max drawdown {m['max_drawdown'] * 100:.2f}%"
+        f"   sharpe {m['sharpe']:.2f}   fees {m['fees_usd']:.2f} USD",
+        f"  final equity  {m['final_equity_usd']:,.2f} USD (from {m['starting_cash_usd']:,.2f})",
+    ]
+    for finding in result.court["findings"]:
+        lines.append(f"  {finding['level'].lower():<13} {finding['code']}: {finding['message']}")
+    lines += [
+        f"  evidence      {ws.relative(result.event_log)}",
+        f"                {ws.relative(result.report_dir / 'court_report.json')}",
+        f"                {ws.relative(result.report_dir / 'eqs_report.json')}",
+    ]
+    if result.error is not None:
+        lines.append(result.error.render())
+    return "\n".join(lines)
+
+
+def handle(args: argparse.Namespace) -> int:
+    ws = Workspace.at(args.workspace)
+    result = run(request_from_args(args, ws))
+    emit(args, verdict(result, ws), {"run_id": result.run_id, "status": result.status,
+                                     "exit_code": result.exit_code, "court_report": result.court,
+                                     "event_log": ws.relative(result.event_log),
+                                     "error": result.error.to_dict() if result.error else None})
+    return result.exit_code

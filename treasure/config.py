@@ -1,0 +1,116 @@
+"""The SSOT (spec/ssot.json): loaded, validated against spec/config.schema.json, then frozen.
+
+Validation happens once, at the boundary, with the schema the workspace ships (so an operator can
+tighten it). The result is a read-only :class:`Config` whose ``raw`` mapping is what run_start
+records, so a run can be replayed from its own event log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from jsonschema import Draft202012Validator
+
+from treasure.canonical import canonical_bytes
+from treasure.contracts import check_schema, error_field, first_error
+from treasure.errors import ConfigError
+from treasure.jsonio import read_json
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated SSOT. ``raw`` is the document as written; accessors apply schema defaults."""
+
+    raw: Mapping[str, Any]
+    path: str
+    sha256: str  # of the file bytes: what an approval lock pins
+
+    @property
+    def canonical_sha256(self) -> str:
+        return hashlib.sha256(canonical_bytes(self.as_dict())).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        return _thaw(self.raw)
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        return self.raw.get(name, MappingProxyType({}))
+
+    # convenient typed views -------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return int(self.raw["run"]["seed"])
+
+    @property
+    def starting_cash(self) -> float:
+        return float(self.raw["run"]["starting_cash_usd"])
+
+    @property
+    def symbol(self) -> str:
+        return str(self.raw["instrument"]["symbol"])
+
+    @property
+    def qty_step(self) -> float:
+        return float(self.raw["instrument"].get("qty_step", 1e-8))
+
+    @property
+    def strategy_name(self) -> str:
+        return str(self.raw["strategy"]["name"])
+
+    @property
+    def strategy_params(self) -> dict[str, Any]:
+        return _thaw(self.raw["strategy"].get("params", {}))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def load_schema(schema_path: Path) -> dict[str, Any]:
+    schema = read_json(schema_path, code="SSOT_SCHEMA_INVALID")
+    check_schema(schema, source=str(schema_path))
+    return schema
+
+
+def validate_config(document: Any, schema: Mapping[str, Any], *, source: str) -> None:
+    """Raise SSOT_SCHEMA naming the first offending field (deepest first, stable order)."""
+    if not isinstance(document, dict):
+        raise ConfigError("SSOT_SCHEMA", f"the SSOT must be a JSON object, not {type(document).__name__}",
+                          path=source, field="(root)")
+    found = first_error(Draft202012Validator(schema), document)
+    if found is not None:
+        raise ConfigError("SSOT_SCHEMA", found.message, path=source, field=error_field(found))
+
+
+def config_from_dict(document: Any, schema: Mapping[str, Any], *, source: str = "<ssot>",
+                     file_sha256: str | None = None) -> Config:
+    validate_config(document, schema, source=source)
+    sha = file_sha256 or hashlib.sha256(canonical_bytes(document)).hexdigest()
+    return Config(raw=_freeze(document), path=source, sha256=sha)
+
+
+def load_config(ssot_path: Path, schema_path: Path, *, display_path: str | None = None) -> Config:
+    """Load and validate an SSOT file; every failure is a coded ConfigError naming file and field."""
+    shown = display_path or str(ssot_path)
+    if not Path(ssot_path).is_file():
+        code = "SSOT_MISSING"
+        raise ConfigError(code, f"no SSOT at {shown}", path=shown)
+    raw = Path(ssot_path).read_bytes()
+    document = read_json(ssot_path, code="SSOT_JSON")
+    schema = load_schema(schema_path)
+    return config_from_dict(document, schema, source=shown, file_sha256=hashlib.sha256(raw).hexdigest())

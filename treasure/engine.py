@@ -1,0 +1,644 @@
+"""The run: SSOT + dataset + seed in, events and reports out (see DESIGN.md, "Flow of one run").
+
+Two phases. :func:`prepare_run` does every check that can refuse the inputs (SSOT schema, dataset
+validity and pinned SHA, strategy, run id) before anything is written, so bad input never leaves
+half-written evidence. :func:`execute_run` then drives the bar loop and always finishes its evidence:
+a strategy that raises, a halt, or a write error still ends with run_end and reports saying so.
+
+The bar loop is deliberately plain: indicators are precomputed by strategies, equity history is
+two list appends per bar, and events are only emitted when something happens.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import math
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import orjson
+
+from treasure import __version__
+from treasure.canonical import canonical_bytes
+from treasure.config import Config, load_config
+from treasure.context import RunContext, make_rng
+from treasure.contracts import Contracts
+from treasure.data import Dataset, load_dataset
+from treasure.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_HALTED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    DataError,
+    RunError,
+    StrategyError,
+    TreasureError,
+)
+from treasure.events import EventBus, EventSink, JsonlSink
+from treasure.execution import ExecReport, Fill, Order, create_adapter
+from treasure.jsonio import atomic_write_bytes, atomic_write_json
+from treasure.metrics import r10, summarize
+from treasure.portfolio import Portfolio
+from treasure.reports.court import build_court
+from treasure.reports.eqs import build_eqs, slippage_bps
+from treasure.risk import RiskEngine
+from treasure.strategy import Bar, Intent, LoadedStrategy, load_strategy
+from treasure.workspace import Workspace, check_run_id
+
+DAY_MS = 86_400_000
+PROGRESS_EVERY = 8192
+EQUITY_DTYPE = np.dtype([("bar_idx", "<i8"), ("t_ms", "<i8"), ("close", "<f8"), ("qty", "<f8"),
+                         ("cash", "<f8"), ("equity", "<f8")])
+
+SinkFactory = Callable[["PreparedRun"], EventSink]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What an operator asks for; ``None`` means "as the SSOT says"."""
+
+    workspace: Workspace
+    ssot_path: Path | None = None
+    dataset_path: Path | None = None
+    seed: int | None = None
+    run_id: str | None = None
+    strategy: str | None = None
+    adapter: str | None = None
+    overwrite: bool = False
+    validate_events: bool = True
+    extra_sinks: Sequence[SinkFactory] = ()
+    faults: Any = None
+    progress: Callable[[int, int], None] | None = None
+    adapter_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Everything checked and loaded; nothing written yet."""
+
+    request: RunRequest
+    config: Config
+    dataset: Dataset
+    dataset_override: bool
+    strategy: LoadedStrategy
+    seed: int
+    run_id: str
+    adapter: str
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.request.workspace
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str
+    exit_code: int
+    court: dict[str, Any]
+    eqs: dict[str, Any]
+    event_log: Path
+    report_dir: Path
+    error: TreasureError | None = None
+
+
+def derive_run_id(strategy_name: str, config: Config, dataset_sha: str, seed: int, strategy: LoadedStrategy,
+                  adapter: str) -> str:
+    """Default run id: a digest of the inputs, so the same inputs name the same run (no clock)."""
+    digest = hashlib.sha256(canonical_bytes({
+        "ssot": config.canonical_sha256, "dataset": dataset_sha, "seed": seed, "adapter": adapter,
+        "strategy": [strategy.ref, strategy.params, strategy.source_sha256],
+    })).hexdigest()
+    return f"{strategy_name[:40]}-{digest[:12]}".replace(" ", "_")
+
+
+def prepare_run(request: RunRequest) -> PreparedRun:
+    """Validate every input; raise a coded TreasureError before any evidence exists."""
+    ws = request.workspace
+    ssot_path = Path(request.ssot_path) if request.ssot_path else ws.ssot_path
+    config = load_config(ssot_path, ws.config_schema_path, display_path=ws.relative(ssot_path))
+    seed = config.seed if request.seed is None else int(request.seed)
+    if not 0 <= seed < 2**64:
+        raise RunError("SEED_INVALID", f"seed {seed} is out of range", field="seed",
+                       hint="use an integer in [0, 2**64)")
+    ref = request.strategy or config.strategy_name
+    params = config.strategy_params if ref == config.strategy_name else {}
+    strategy = load_strategy(ref, params, base_dir=ws.root)
+    dataset_section = config.section("dataset")
+    override = request.dataset_path is not None
+    if override:
+        path = Path(request.dataset_path)
+    else:
+        path = ws.resolve_inside(dataset_section["path"], field="dataset.path", source=config.path)
+    if request.faults is not None:
+        request.faults("dataset_load")
+    dataset = load_dataset(path, display_path=ws.relative(path),
+                           interval_ms=None if override else int(dataset_section["interval_ms"]))
+    pinned = dataset_section["sha256"]
+    if dataset.sha256 != pinned and not override:
+        raise DataError("DATA_SHA_MISMATCH", f"dataset SHA-256 {dataset.sha256[:12]}… does not match the "
+                        f"pinned {pinned[:12]}…", path=dataset.path, field="dataset.sha256")
+    if dataset.gaps and dataset_section.get("on_gap", "warn") == "error":
+        gap = dataset.gaps[0]
+        raise DataError("DATA_GAP", f"{len(dataset.gaps)} gap(s); first before bar {gap.bar_idx} "
+                        f"(expected t_ms {gap.expected_t_ms}, got {gap.actual_t_ms})",
+                        path=dataset.path, line=gap.bar_idx + 2, field="t_ms")
+    if dataset.duplicates and dataset_section.get("on_duplicate", "warn") == "error":
+        dup = dataset.duplicates[0]
+        raise DataError("DATA_DUPLICATE", f"{len(dataset.duplicates)} duplicate timestamp(s); first "
+                        f"t_ms {dup.t_ms} at bar {dup.bar_idx}", path=dataset.path,
+                        line=dup.bar_idx + 2, field="t_ms")
+    adapter = request.adapter or config.section("execution").get("adapter", "sim")
+    if request.run_id is not None:
+        run_id = check_run_id(request.run_id)
+    else:
+        run_id = derive_run_id(strategy.name, config, dataset.sha256, seed, strategy, adapter)
+    if ws.event_log(run_id).exists() and not request.overwrite:
+        raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
+                       field="run_id")
+    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter)
+
+
+def run(request: RunRequest) -> RunResult:
+    """Prepare and execute a run; the library entry point behind ``treasure run``."""
+    return execute_run(prepare_run(request))
+
+
+def _day(ts_ms: int) -> str:
+    return (_dt.date(1970, 1, 1) + _dt.timedelta(days=ts_ms // DAY_MS)).isoformat()
+
+
+class _Halt(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def _clean_previous(ws: Workspace, run_id: str) -> None:
+    for stale in ws.logs_dir.glob(f"run_{run_id}.*jsonl"):
+        stale.unlink()
+    shutil.rmtree(ws.run_reports(run_id), ignore_errors=True)
+
+
+def execute_run(prep: PreparedRun) -> RunResult:
+    """Run the bar loop and write the evidence. Never leaves a run without run_end and reports."""
+    ws, cfg, req = prep.workspace, prep.config, prep.request
+    ws.ensure_dirs()
+    if req.overwrite:
+        _clean_previous(ws, prep.run_id)
+    contracts = Contracts(ws.truth_dir)
+    log_path = ws.event_log(prep.run_id)
+    try:
+        sinks: list[EventSink] = [JsonlSink(log_path, fault=req.faults)]
+    except FileExistsError:
+        raise RunError("RUN_EXISTS", f"run {prep.run_id} already exists", field="run_id") from None
+    sinks.extend(factory(prep) for factory in req.extra_sinks)
+    bus = EventBus(prep.run_id, sinks, check=contracts.check_event if req.validate_events else None)
+    loop = _Loop(prep, bus)
+    wall_start = time.perf_counter()  # treasure: allow-nondeterminism duration goes to a volatile field
+    error: TreasureError | None = None
+    try:
+        status, reason = loop.run()
+    except TreasureError as exc:
+        error = exc
+        status, reason = "error", exc.code
+        loop.record_error(exc)
+    wall_ms = (time.perf_counter() - wall_start) * 1000.0  # treasure: allow-nondeterminism volatile
+    try:
+        bus.flush(durable=True)
+    except TreasureError as exc:
+        error = error or exc
+        status, reason = "error", exc.code
+    finally:
+        bus.close()
+    court, eqs = loop.reports(status, reason, bus, wall_ms, contracts)
+    report_dir = ws.run_reports(prep.run_id)
+    if req.faults is not None:
+        req.faults("report_write")
+    try:
+        atomic_write_bytes(report_dir / "equity.npy", loop.equity_bytes)
+        for name, doc in (("eqs_report.json", eqs), ("court_report.json", court)):
+            atomic_write_json(report_dir / name, doc)
+        for name, doc in (("eqs_report.json", eqs), ("court_report.json", court)):
+            atomic_write_json(ws.reports_dir / name, doc)
+    except TreasureError as exc:
+        error = error or exc
+        status = "error"
+    if error is not None:
+        exit_code = error.exit_code
+    elif status == "halted":
+        exit_code = EXIT_HALTED
+    else:
+        exit_code = EXIT_OK
+    return RunResult(prep.run_id, status, exit_code, court, eqs, log_path, report_dir, error)
+
+
+class _Loop:
+    """State of one run's bar loop; split out so the hot path reads top to bottom."""
+
+    def __init__(self, prep: PreparedRun, bus: EventBus) -> None:
+        self.prep = prep
+        self.bus = bus
+        cfg = prep.config
+        self.cfg = cfg
+        self.bars = prep.dataset.bars
+        self.portfolio = Portfolio(cash=cfg.starting_cash)
+        risk = cfg.section("risk")
+        self.risk = RiskEngine(max_position_usd=risk["max_position_size_usd"],
+                               daily_loss_limit_usd=risk["daily_loss_limit_usd"])
+        self.ctx = RunContext(run_id=prep.run_id, seed=prep.seed, symbol=cfg.symbol, bus=bus,
+                              starting_cash=cfg.starting_cash, faults=prep.request.faults)
+        self.adapter = create_adapter(prep.adapter, execution=cfg.section("execution"), config=cfg,
+                                      workspace=prep.workspace, run_id=prep.run_id,
+                                      **prep.request.adapter_options)
+        self.adapter.start(rng=make_rng(prep.seed, stream=2), config=cfg, symbol=cfg.symbol)
+        self.can_cut_fills = getattr(self.adapter, "simulated", True)
+        self.orders: list[Order] = []
+        self.fills: list[Fill] = []
+        self.open: dict[str, list] = {}  # order_id -> [order, remaining, filled]
+        self.ref_prices: dict[str, float] = {}
+        self.order_bars: dict[str, int] = {}
+        self.hist_idx: list[int] = []
+        self.hist_qty: list[float] = []
+        self.hist_cash: list[float] = []
+        self.findings: list[dict[str, Any]] = []
+        self.halt_reason: str | None = None
+        self.bars_processed = 0
+        self.now = int(self.bars.t_ms[0])
+        self.day_start_equity = cfg.starting_cash
+        self.day_min_pnl = 0.0
+        self.day: int | None = None
+        self.last_equity = cfg.starting_cash
+        self.equity_bytes = b""
+        self.qty_step = cfg.qty_step
+        self.order_count = 0
+
+    # events -----------------------------------------------------------------------------------
+    def emit(self, category: str, event_type: str, level: str, payload: dict[str, Any]) -> None:
+        self.bus.emit(self.now, category, event_type, level, payload)
+
+    def record_error(self, exc: TreasureError) -> None:
+        try:
+            category = "STRAT" if exc.code.startswith(("STRATEGY", "INTENT")) else "SYS"
+            self.emit(category, "run_error", "ERROR",
+                      {"code": exc.code, "message": exc.message[:2000], "bar_idx": self.ctx.bar_idx})
+        except TreasureError:
+            pass  # the sink itself failed; the court report still says why
+
+    # lifecycle --------------------------------------------------------------------------------
+    def run(self) -> tuple[str, str | None]:
+        prep, cfg = self.prep, self.cfg
+        ds = prep.dataset
+        self.emit("SYS", "run_start", "INFO", {
+            "seed": prep.seed,
+            "ssot_sha256": cfg.sha256,
+            "ssot": cfg.as_dict(),
+            "package_version": __version__,
+            "strategy": {"name": prep.strategy.name, "ref": prep.strategy.ref,
+                         "params": prep.strategy.params, "source_sha256": prep.strategy.source_sha256},
+            "dataset": {"path": ds.path, "sha256": ds.sha256,
+                        "pinned_sha256": cfg.section("dataset")["sha256"], "override": prep.dataset_override},
+            "adapter": prep.adapter,
+            "symbol": cfg.symbol,
+            "starting_cash_usd": cfg.starting_cash,
+        })
+        dup_count = len(ds.duplicates)
+        self.emit("DATA", "dataset_loaded", "INFO", {
+            "dataset_sha": ds.sha256, "pinned_sha": cfg.section("dataset")["sha256"],
+            "sha_matches": ds.sha256 == cfg.section("dataset")["sha256"], "path": ds.path,
+            "bars": len(ds.bars), "bars_used": len(ds.bars) - dup_count,
+            "first_t_ms": int(ds.bars.t_ms[0]), "last_t_ms": int(ds.bars.t_ms[-1]),
+            "interval_ms": ds.interval_ms, "gaps": len(ds.gaps), "duplicates": dup_count,
+        })
+        if prep.dataset_override and ds.sha256 != cfg.section("dataset")["sha256"]:
+            self.findings.append({"code": "DATASET_OVERRIDE", "level": "WARN", "count": 1,
+                                  "message": f"ran on {ds.path} (sha {ds.sha256[:12]}…) instead of the "
+                                             "pinned dataset, by explicit --dataset"})
+        if ds.gaps:
+            self.findings.append({"code": "DATA_GAP", "level": "WARN", "count": len(ds.gaps),
+                                  "message": f"{len(ds.gaps)} gap(s) in the dataset (data_gap_detected events)"})
+        if ds.duplicates:
+            self.findings.append({"code": "DUPLICATE_TIMESTAMP", "level": "WARN", "count": dup_count,
+                                  "message": f"{dup_count} duplicate timestamp(s) skipped"})
+        strategy = prep.strategy.strategy
+        try:
+            self._call(strategy.on_start, self.ctx, self.bars)
+            if os.path.exists(prep.workspace.emergency_flag):
+                raise _Halt("emergency_flag", self._flag_detail())
+            self._loop()
+        except _Halt as halt:
+            self._halt(halt)
+        self._finish()
+        self._call(strategy.on_end, self.ctx)
+        status = "halted" if self.halt_reason else "complete"
+        self._emit_run_end(status, self.halt_reason)
+        return status, self.halt_reason
+
+    def _flag_detail(self) -> str:
+        try:
+            raw = self.prep.workspace.emergency_flag.read_bytes()[:4096]
+            doc = orjson.loads(raw)
+            return str(doc.get("reason", "emergency flag set")) if isinstance(doc, dict) else "emergency flag set"
+        except Exception:  # an unreadable or hand-written flag still halts
+            return "emergency flag set"
+
+    def _call(self, fn: Callable, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (TreasureError, _Halt):
+            raise
+        except Exception as exc:
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            raise StrategyError("STRATEGY_FAILED", f"strategy raised {type(exc).__name__}: {exc} at {where}",
+                                path=frame.filename, line=frame.lineno) from exc
+
+    # the hot loop -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        bars = self.bars
+        t_ms = bars.t_ms.tolist()
+        opens, highs, lows = bars.open.tolist(), bars.high.tolist(), bars.low.tolist()
+        closes, volumes = bars.close.tolist(), bars.volume.tolist()
+        n = len(t_ms)
+        gap_at = {g.bar_idx: g for g in self.prep.dataset.gaps}
+        dup_at = {d.bar_idx: d for d in self.prep.dataset.duplicates}
+        flag = str(self.prep.workspace.emergency_flag)
+        exists = os.path.exists
+        ctx, adapter, portfolio = self.ctx, self.adapter, self.portfolio
+        on_bar = self.prep.strategy.strategy.on_bar
+        hist_idx, hist_qty, hist_cash = self.hist_idx, self.hist_qty, self.hist_cash
+        faults, progress = self.prep.request.faults, self.prep.request.progress
+        limit = self.risk.daily_loss_limit_usd
+        day_ms = DAY_MS
+        self.day = t_ms[0] // day_ms
+        for i in range(n):
+            t = t_ms[i]
+            self.now = t
+            ctx.now_ms = t
+            ctx.bar_idx = i
+            if i in dup_at:
+                self.emit("DATA", "duplicate_timestamp", "WARN", {"bar_idx": i, "t_ms": t, "action": "skipped"})
+                continue
+            if i in gap_at:
+                gap = gap_at[i]
+                self.emit("DATA", "data_gap_detected", "WARN", {
+                    "bar_idx": i, "expected_t_ms": gap.expected_t_ms, "actual_t_ms": gap.actual_t_ms,
+                    "missing_bars": max(0, (gap.actual_t_ms - gap.expected_t_ms) // self.prep.dataset.interval_ms + 1)})
+            if faults is not None:
+                faults("bar")
+            if exists(flag):
+                raise _Halt("emergency_flag", self._flag_detail())
+            if t // day_ms != self.day:
+                self._close_day()
+                self.day = t // day_ms
+            bar = Bar(i, t, opens[i], highs[i], lows[i], closes[i], volumes[i])
+            if self.open:
+                self._on_reports(adapter.on_bar(bar), bar)
+            close = closes[i]
+            equity = portfolio.cash + portfolio.qty * close
+            ctx.equity = equity
+            self.last_equity = equity
+            day_pnl = equity - self.day_start_equity
+            if day_pnl < self.day_min_pnl:
+                self.day_min_pnl = day_pnl
+                if day_pnl < -limit:
+                    hist_idx.append(i)
+                    hist_qty.append(portfolio.qty)
+                    hist_cash.append(portfolio.cash)
+                    self.bars_processed += 1
+                    self.emit("RISK", "daily_loss_limit", "ERROR", {
+                        "day": _day(t), "day_pnl_usd": r10(day_pnl), "limit_usd": limit,
+                        "equity": r10(equity), "bar_idx": i})
+                    raise _Halt("daily_loss_limit", f"day PnL {day_pnl:.2f} USD below -{limit:g} USD")
+            intents = on_bar(ctx, bar)
+            if intents:
+                self._on_intents(intents, bar)
+            hist_idx.append(i)
+            hist_qty.append(portfolio.qty)
+            hist_cash.append(portfolio.cash)
+            self.bars_processed += 1
+            if progress is not None and i % PROGRESS_EVERY == 0:
+                progress(i, n)
+        if progress is not None:
+            progress(n, n)
+
+    # orders and fills -------------------------------------------------------------------------
+    def _on_intents(self, intents: Any, bar: Bar) -> None:
+        try:
+            items = list(intents)
+        except TypeError:
+            raise StrategyError("INTENT_INVALID", f"on_bar returned {type(intents).__name__}, expected a "
+                                "list of Intent or None", field="on_bar") from None
+        for intent in items:
+            if not isinstance(intent, Intent) or intent.side not in ("buy", "sell") or \
+                    not isinstance(intent.qty, (int, float)) or not math.isfinite(intent.qty) or intent.qty <= 0:
+                raise StrategyError("INTENT_INVALID", f"invalid intent {intent!r} at bar {bar.idx}",
+                                    field="intent")
+            self._place(intent, bar)
+
+    def _place(self, intent: Intent, bar: Bar) -> None:
+        qty = float(intent.qty)
+        self.emit("STRAT", "intent_emitted", "DEBUG",
+                  {"bar_idx": bar.idx, "side": intent.side, "qty": r10(qty), "reason": intent.reason[:200]})
+        self.order_count += 1
+        order_id = f"o{self.order_count:06d}"
+        exposure = self.portfolio.qty + self.ctx.open_order_qty
+        decision = self.risk.pre_trade(intent.side, qty, bar.close, exposure)
+        step = self.qty_step
+        placed = math.floor(decision.qty / step) * step if decision.qty > 0 else 0.0
+        if decision.action != "ok":
+            self.emit("RISK", "limit_exceeded", "WARN", {
+                "limit": "max_position_size_usd", "limit_usd": self.risk.max_position_usd,
+                "requested_usd": r10(decision.requested_usd), "requested_qty": r10(qty),
+                "allowed_qty": r10(placed), "action": decision.action if placed > 0 else "rejected",
+                "bar_idx": bar.idx, "order_id": order_id if placed > 0 else None, "stage": "pre_trade"})
+        if placed <= 0:
+            reason = "risk:max_position_size_usd" if decision.action != "ok" else "below_qty_step"
+            self.emit("EXEC", "order_rejected", "WARN",
+                      {"order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(qty),
+                       "reason": reason})
+            return
+        order = Order(order_id, intent.side, placed, bar.idx, bar.t_ms, bar.close)
+        self.orders.append(order)
+        self.open[order_id] = [order, placed, 0.0]
+        self.ref_prices[order_id] = bar.close
+        self.order_bars[order_id] = bar.idx
+        self.ctx.open_order_qty += placed if intent.side == "buy" else -placed
+        self.emit("EXEC", "order_placed", "INFO", {
+            "order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(placed),
+            "requested_qty": r10(qty), "ref_price": bar.close, "type": "market", "adapter": self.prep.adapter})
+        self._on_reports(self.adapter.submit(order), bar)
+
+    def _on_reports(self, reports: list[ExecReport], bar: Bar) -> None:
+        for report in reports:
+            if report.kind == "fill" and report.fill is not None:
+                self._on_fill(report.fill, bar)
+            elif report.kind == "error":
+                self.emit("EXEC", "adapter_error", "ERROR", {
+                    "adapter": self.prep.adapter, "code": report.code or "ADAPTER_ERROR",
+                    "message": report.reason[:2000], "line": report.line, "order_id": report.order_id})
+            elif report.kind in ("cancel", "reject") and report.order_id in self.open:
+                self._close_order(report.order_id, report.reason or report.kind, bar,
+                                  rejected=report.kind == "reject")
+
+    def _close_order(self, order_id: str, reason: str, bar: Bar, *, rejected: bool = False,
+                     level: str = "INFO") -> None:
+        order, remaining, filled = self.open.pop(order_id)
+        self.ctx.open_order_qty -= remaining if order.side == "buy" else -remaining
+        if abs(self.ctx.open_order_qty) < 1e-12:
+            self.ctx.open_order_qty = 0.0
+        if rejected:
+            self.emit("EXEC", "order_rejected", "WARN", {"order_id": order_id, "bar_idx": bar.idx,
+                                                        "side": order.side, "qty": r10(remaining), "reason": reason})
+        else:
+            self.emit("EXEC", "order_cancelled", level, {
+                "order_id": order_id, "bar_idx": bar.idx, "side": order.side,
+                "remaining_qty": r10(remaining), "filled_qty": r10(filled), "reason": reason})
+
+    def _on_fill(self, fill: Fill, bar: Bar) -> None:
+        entry = self.open.get(fill.order_id)
+        if entry is None:
+            self.emit("EXEC", "adapter_error", "ERROR", {
+                "adapter": self.prep.adapter, "code": "UNKNOWN_ORDER",
+                "message": f"fill for unknown or closed order {fill.order_id}", "line": None,
+                "order_id": fill.order_id})
+            return
+        order, remaining, filled = entry
+        qty = min(fill.qty, remaining)
+        cut = False
+        if self.can_cut_fills:
+            allowed = self.risk.allowed_qty(fill.side, qty, fill.price, self.portfolio.qty)
+            if allowed < qty * (1.0 - 1e-12):
+                cut = True
+                self.emit("RISK", "limit_exceeded", "WARN", {
+                    "limit": "max_position_size_usd", "limit_usd": self.risk.max_position_usd,
+                    "requested_usd": r10(abs(self.portfolio.qty + (qty if fill.side == "buy" else -qty)) * fill.price),
+                    "requested_qty": r10(qty), "allowed_qty": r10(allowed), "action": "cancelled_remainder",
+                    "bar_idx": bar.idx, "order_id": fill.order_id, "stage": "at_fill"})
+                qty = math.floor(allowed / self.qty_step) * self.qty_step
+        if qty > 0:
+            if qty != fill.qty:
+                fill = replace(fill, qty=qty, fee=fill.fee * qty / fill.qty)
+            self.portfolio.apply(fill)
+            self.fills.append(fill)
+            remaining -= qty
+            filled += qty
+            self.ctx.open_order_qty -= qty if fill.side == "buy" else -qty
+            if abs(self.ctx.open_order_qty) < 1e-12:
+                self.ctx.open_order_qty = 0.0
+            done = remaining <= order.qty * 1e-9
+            entry[1], entry[2] = remaining, filled
+            if done:
+                self.ctx.open_order_qty -= remaining if fill.side == "buy" else -remaining
+                del self.open[fill.order_id]
+            p = self.portfolio
+            self.ctx.position = p.qty
+            self.ctx.cash = p.cash
+            self.emit("EXEC", "order_filled", "INFO", {
+                "order_id": fill.order_id, "bar_idx": bar.idx, "side": fill.side, "fill_qty": r10(qty),
+                "price": r10(fill.price), "fee": r10(fill.fee), "remaining_qty": r10(max(remaining, 0.0)) if not done else 0.0,
+                "status": "filled" if done else "partially_filled",
+                "slippage_bps": r10(slippage_bps(fill.side, fill.price, order.ref_price)),
+                "latency_bars": bar.idx - order.bar_idx})
+            self.emit("EXEC", "position_updated", "INFO", {
+                "bar_idx": bar.idx, "qty": r10(p.qty), "avg_price": r10(p.avg_price),
+                "position_usd": r10(p.qty * fill.price), "cash": r10(p.cash),
+                "realized_pnl": r10(p.realized_pnl), "fees_paid": r10(p.fees_paid),
+                "equity": r10(p.cash + p.qty * fill.price)})
+            self._call(self.prep.strategy.strategy.on_fill, self.ctx, fill)
+        if cut and fill.order_id in self.open:
+            self.adapter.cancel(fill.order_id)
+            self._close_order(fill.order_id, "risk:max_position_size_usd", bar, level="WARN")
+
+    # endings ----------------------------------------------------------------------------------
+    def _close_day(self) -> None:
+        pnl = self.last_equity - self.day_start_equity
+        self.emit("RISK", "day_end", "INFO", {
+            "day": _day(self.day * DAY_MS), "pnl_usd": r10(pnl), "start_equity": r10(self.day_start_equity),
+            "end_equity": r10(self.last_equity), "limit_usd": self.risk.daily_loss_limit_usd,
+            "min_pnl_usd": r10(self.day_min_pnl)})
+        self.day_start_equity = self.last_equity
+        self.day_min_pnl = 0.0
+
+    def _cancel_open(self, reason: str, level: str) -> int:
+        bar = self._current_bar()
+        cancelled = 0
+        for order_id in sorted(self.open):
+            self.adapter.cancel(order_id)
+            self._close_order(order_id, reason, bar, level=level)
+            cancelled += 1
+        return cancelled
+
+    def _current_bar(self) -> Bar:
+        i = self.ctx.bar_idx if self.ctx.bar_idx is not None else 0
+        b = self.bars
+        return Bar(i, int(b.t_ms[i]), float(b.open[i]), float(b.high[i]), float(b.low[i]),
+                   float(b.close[i]), float(b.volume[i]))
+
+    def _halt(self, halt: _Halt) -> None:
+        self.halt_reason = halt.reason
+        cancelled = self._cancel_open(f"halt:{halt.reason}", "WARN")
+        category = "SYS" if halt.reason == "emergency_flag" else "RISK"
+        self.emit(category, "halt", "CRITICAL", {"reason": halt.reason, "detail": halt.detail[:500],
+                                                  "bar_idx": self.ctx.bar_idx, "cancelled_orders": cancelled})
+        self.findings.append({"code": "HALT_" + halt.reason.upper(), "level": "CRITICAL", "count": 1,
+                              "message": f"run halted: {halt.detail}"})
+        self.bus.flush(durable=True)
+
+    def _finish(self) -> None:
+        if self.halt_reason is None:
+            self._cancel_open("end_of_data", "INFO")
+            for report in self.adapter.stop():
+                self._on_reports([report], self._current_bar())
+        if self.bars_processed:
+            self._close_day()
+
+    def _emit_run_end(self, status: str, reason: str | None) -> None:
+        metrics = self._metrics()
+        self.emit("SYS", "run_end", "INFO" if status == "complete" else "CRITICAL", {
+            "status": status, "reason": reason, "bars_processed": self.bars_processed,
+            "bars_total": len(self.bars), "orders": len(self.orders), "fills": len(self.fills),
+            "trades": metrics["trades"], "final_equity": metrics["final_equity_usd"],
+            "total_return": metrics["total_return"]})
+
+    def _curve(self) -> np.ndarray:
+        curve = np.zeros(len(self.hist_idx), dtype=EQUITY_DTYPE)
+        if len(self.hist_idx):
+            idx = np.asarray(self.hist_idx, dtype=np.int64)
+            curve["bar_idx"] = idx
+            curve["t_ms"] = self.bars.t_ms[idx]
+            curve["close"] = self.bars.close[idx]
+            curve["qty"] = self.hist_qty
+            curve["cash"] = self.hist_cash
+            curve["equity"] = curve["cash"] + curve["qty"] * curve["close"]
+        return curve
+
+    def _metrics(self) -> dict[str, Any]:
+        curve = self._curve()
+        return summarize(equity=curve["equity"], qty=curve["qty"], starting_cash=self.cfg.starting_cash,
+                         interval_ms=self.prep.dataset.interval_ms, trade_pnls=self.portfolio.trade_pnls,
+                         fees=self.portfolio.fees_paid, realized_pnl=self.portfolio.realized_pnl,
+                         orders=len(self.orders), fills=len(self.fills))
+
+    def reports(self, status: str, reason: str | None, bus: EventBus, wall_ms: float,
+                contracts: Contracts) -> tuple[dict[str, Any], dict[str, Any]]:
+        curve = self._curve()
+        buffer = io.BytesIO()
+        np.save(buffer, curve, allow_pickle=False)
+        self.equity_bytes = buffer.getvalue()
+        eqs = build_eqs(run_id=self.prep.run_id, orders=self.orders, fills=self.fills,
+                        ref_prices=self.ref_prices, order_bars=self.order_bars)
+        court = build_court(prep=self.prep, status=status, reason=reason, metrics=self._metrics(),
+                            bus=bus, findings=self.findings, equity_sha256=hashlib.sha256(self.equity_bytes).hexdigest(),
+                            wall_ms=wall_ms, bars_processed=self.bars_processed)
+        contracts.validate("eqs_report", eqs, source="eqs_report.json")
+        contracts.validate("court_report", court, source="court_report.json")
+        return court, eqs

@@ -1,0 +1,160 @@
+"""One exception hierarchy for everything a user can get wrong.
+
+Every error a user can cause carries a stable ``code`` (documented, safe to grep and to match in
+automation), a one-line ``hint`` saying how to fix it, and where known the ``path``, ``line`` and
+``field`` at fault. The CLI catches :class:`TreasureError` once and prints it without a traceback;
+anything else escaping is a bug in Treasure (exit code 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Exit codes of the ``treasure`` command (also listed in ``treasure --help``).
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_HALTED = 3
+
+#: Default hints per stable code. A raise site may pass a more specific hint.
+HINTS: dict[str, str] = {
+    # dataset
+    "DATA_MISSING": "check the dataset path (relative paths resolve against the workspace)",
+    "DATA_IS_DIR": "point at a CSV file, not a directory",
+    "DATA_EMPTY": "the file is empty; regenerate or re-fetch the dataset",
+    "DATA_HEADER_ONLY": "the file has a header but no bars; regenerate or re-fetch the dataset",
+    "DATA_BINARY": "the file is not UTF-8 text; expected CSV with header t_ms,open,high,low,close,volume",
+    "DATA_HEADER": "the first line must be exactly: t_ms,open,high,low,close,volume",
+    "DATA_SHORT_ROW": "every row needs 6 comma-separated values",
+    "DATA_LONG_ROW": "every row needs exactly 6 comma-separated values; remove the extra ones",
+    "DATA_PARSE": "values must be plain decimal numbers (t_ms an integer)",
+    "DATA_NAN": "remove or repair the NaN/inf value at that line",
+    "DATA_NONPOSITIVE_PRICE": "prices must be > 0; repair the bar at that line",
+    "DATA_NEGATIVE_VOLUME": "volume must be >= 0; repair the bar at that line",
+    "DATA_OHLC": "high must be >= max(open, close) and low <= min(open, close)",
+    "DATA_UNSORTED": "sort the bars by t_ms ascending",
+    "DATA_RANGE": "the value is absurd: t_ms must be integer ms since 1970 (years 1970..2200), "
+    "prices and volume at most 1e12",
+    "DATA_IO": "the dataset exists but cannot be read: check its permissions and that it is a "
+    "regular file",
+    "DATA_DUPLICATE": "de-duplicate the bars before ingestion, or set data.duplicates to 'warn'",
+    "DATA_GAP": "re-fetch or interpolate the missing bars, or set data.gaps to 'warn'",
+    "DATA_SHA_MISMATCH": "the dataset changed since it was pinned: restore it, or pass --dataset to "
+    "run on it explicitly (recorded as a finding), or update dataset.sha256 in the SSOT",
+    "DATA_CHANGED": "the dataset file changed while the run was reading it; re-run on a stable copy",
+    # SSOT / config
+    "SSOT_MISSING": "create spec/ssot.json (`treasure init DIR` writes a default one)",
+    "SSOT_JSON": "the SSOT is not valid JSON; fix the syntax at that line",
+    "SSOT_SCHEMA": "fix the field so it matches spec/config.schema.json",
+    "SSOT_SCHEMA_INVALID": "spec/config.schema.json is not a valid JSON Schema (draft 2020-12)",
+    "SSOT_PATH_ESCAPE": "paths in the SSOT must stay inside the workspace",
+    # run
+    "RUN_ID_INVALID": "run ids match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+    "RUN_EXISTS": "pass --overwrite to replace it, or choose another --run-id",
+    "RUN_UNKNOWN": "list runs with `treasure status`; run ids are the names in logs/events/",
+    "STRATEGY_UNKNOWN": "use a built-in name (see `treasure run --help`), module:Class or path.py:Class",
+    "STRATEGY_INVALID": "a strategy subclasses treasure.Strategy and accepts its params as keywords",
+    "STRATEGY_PARAMS": "fix strategy.params in the SSOT to match the strategy's parameters",
+    "STRATEGY_FAILED": "the strategy raised; fix the strategy code (the event log holds the context)",
+    "INTENT_INVALID": "an intent needs side 'buy' or 'sell' and a finite qty > 0",
+    # workspace / files
+    "WORKSPACE_MISSING": "run inside a workspace or pass --workspace (`treasure init DIR` makes one)",
+    "WORKSPACE_EXISTS": "choose an empty or new directory",
+    "PATH_ESCAPE": "paths must stay inside the workspace unless given as absolute CLI arguments",
+    "IO_ERROR": "check free disk space and permissions, then re-run",
+    # event logs
+    "EVENTS_JSON": "the line is not valid JSON; the log is corrupted from that line on",
+    "EVENTS_SCHEMA": "the event does not match truth/event.schema.json",
+    "EVENTS_CHAIN": "the hash chain is broken: the line was edited, deleted or reordered",
+    "EVENTS_SEQ": "seq must run 0,1,2,... without gaps or repeats",
+    "EVENTS_TRUNCATED": "the last line is incomplete (the writer was interrupted); re-run the run",
+    "EVENTS_RUN_ID": "every line of a log must carry the same run_id",
+    "EVENTS_EMPTY": "the event log has no events",
+    "EVENTS_TIME": "events must be in sim-time order; the log was reordered or edited",
+    # schemas
+    "SCHEMA_INVALID": "fix the JSON Schema file (draft 2020-12)",
+    "REPORT_INVALID": "the report does not match its schema in truth/",
+}
+
+
+class TreasureError(Exception):
+    """Base of every error a user can cause; carries a stable code and a fix hint."""
+
+    exit_code: int = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint if hint is not None else HINTS.get(code, "")
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+
+    @property
+    def location(self) -> str:
+        """``path:line (field x)`` as far as it is known, else an empty string."""
+        where = self.path or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        if self.field:
+            where = f"{where} field {self.field}" if where else f"field {self.field}"
+        return where
+
+    def __str__(self) -> str:
+        where = self.location
+        return f"{self.message} ({where})" if where else self.message
+
+    def render(self) -> str:
+        """The CLI form: ``error[CODE]: message (where)`` and an indented hint line."""
+        text = f"error[{self.code}]: {self}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "path": self.path,
+            "line": self.line,
+            "field": self.field,
+        }
+
+
+class DataError(TreasureError):
+    """The dataset is missing, malformed or not what the SSOT pinned."""
+
+
+class ConfigError(TreasureError):
+    """The SSOT or a schema is missing, malformed or invalid."""
+
+
+class RunError(TreasureError):
+    """A run cannot start: bad run id, existing run, unknown strategy or run."""
+
+
+class StrategyError(TreasureError):
+    """A user strategy misbehaved (raised, returned a malformed intent)."""
+
+
+class EventLogError(TreasureError):
+    """An event log is malformed, truncated or tampered with."""
+
+
+class WorkspaceError(TreasureError):
+    """The workspace is missing or a path escapes it."""
+
+
+class TreasureIOError(TreasureError):
+    """Writing evidence failed (disk full, permission); nothing half-written was kept."""

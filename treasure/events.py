@@ -1,0 +1,162 @@
+"""Events: the hash-chained, append-only record of everything a run did.
+
+Each event is written as one line of RFC 8785 canonical JSON. ``hash`` is the SHA-256 of the
+canonical bytes of the event *without* its ``hash`` field (which include ``prev``, the previous
+event's hash; the first event's ``prev`` is 64 zeros). Any edit, deletion or reordering of a line
+therefore breaks the chain at that line. Because the line itself is canonical, a verifier recovers
+the hashed bytes by cutting the ``"hash"`` member out of the raw line instead of re-encoding it.
+
+The :class:`EventBus` assigns ``seq``, chains, serialises once and hands the same bytes to every
+sink (the JSONL log, the SQLite store, ...), so all evidence carries identical events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from treasure.canonical import canonical_bytes
+from treasure.errors import TreasureIOError
+
+CATEGORIES = ("SYS", "DATA", "STRAT", "RISK", "EXEC", "RECON", "PERSIST")
+LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "CRITICAL")
+GENESIS_HASH = "0" * 64
+_LEVEL_KEY = b',"level":'
+_HASH_KEY = b',"hash":"'
+_HASH_MEMBER_LEN = len(_HASH_KEY) + 64 + 1  # ,"hash":"<64 hex>"
+
+
+def hashed_body(line: bytes) -> tuple[bytes, str]:
+    """Split a canonical event line into the bytes its hash covers and the stated hash.
+
+    The first ``,"hash":"`` in a canonical line is the top-level member: it sorts after
+    ``category`` and ``event_type``, whose string values cannot hold an unescaped quote.
+    """
+    start = line.find(_HASH_KEY)
+    if start < 0:
+        raise ValueError("no hash member")
+    stated = line[start + len(_HASH_KEY): start + len(_HASH_KEY) + 64]
+    return line[:start] + line[start + _HASH_MEMBER_LEN:], stated.decode("ascii", "replace")
+
+
+def seal(event: dict[str, Any]) -> tuple[str, bytes]:
+    """Hash an event (without ``hash``) and return ``(hash, canonical line with hash, no newline)``."""
+    body = canonical_bytes(event)
+    digest = hashlib.sha256(body).hexdigest()
+    cut = body.index(_LEVEL_KEY)
+    return digest, body[:cut] + _HASH_KEY + digest.encode("ascii") + b'"' + body[cut:]
+
+
+class EventSink(Protocol):
+    """Where sealed events go. Sinks receive batches of (event dict, canonical line) pairs."""
+
+    def write(self, events: list[dict[str, Any]], lines: list[bytes]) -> None: ...
+
+    def checkpoint(self, *, durable: bool) -> None:
+        """Make everything written so far visible (and, if ``durable``, fsynced)."""
+
+    def close(self) -> None: ...
+
+
+class JsonlSink:
+    """The event log file: append-only, created exclusively, fsynced at the points that matter."""
+
+    def __init__(self, path: Path, *, fault: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fault = fault
+        try:
+            self._handle = open(self.path, "xb", buffering=1 << 20)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise TreasureIOError("IO_ERROR", f"cannot create event log: {exc.strerror}",
+                                  path=str(self.path)) from exc
+
+    def write(self, events: list[dict[str, Any]], lines: list[bytes]) -> None:
+        try:
+            if self._fault is not None:
+                self._fault("event_write")
+            self._handle.write(b"\n".join(lines) + b"\n")
+        except OSError as exc:
+            raise TreasureIOError("IO_ERROR", f"writing the event log failed: {exc.strerror or exc}",
+                                  path=str(self.path)) from exc
+
+    def checkpoint(self, *, durable: bool) -> None:
+        try:
+            self._handle.flush()
+            if durable:
+                if self._fault is not None:
+                    self._fault("event_fsync")
+                os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise TreasureIOError("IO_ERROR", f"flushing the event log failed: {exc.strerror or exc}",
+                                  path=str(self.path)) from exc
+
+    def close(self) -> None:
+        try:
+            self._handle.close()
+        except OSError:
+            pass
+
+
+class EventBus:
+    """Numbers, chains and fans out events; counts them for the court report."""
+
+    def __init__(self, run_id: str, sinks: list[EventSink], *,
+                 check: Callable[[dict[str, Any]], None] | None = None, batch_size: int = 2048) -> None:
+        self.run_id = run_id
+        self.sinks = list(sinks)
+        self._check = check
+        self._batch_size = batch_size
+        self._events: list[dict[str, Any]] = []
+        self._lines: list[bytes] = []
+        self.seq = 0
+        self.prev = GENESIS_HASH
+        self.by_category: Counter[str] = Counter()
+        self.by_level: Counter[str] = Counter()
+        self.by_type: Counter[str] = Counter()
+
+    def emit(self, ts_ms: int, category: str, event_type: str, level: str,
+             payload: dict[str, Any]) -> dict[str, Any]:
+        event = {
+            "category": category,
+            "event_type": event_type,
+            "level": level,
+            "payload": payload,
+            "prev": self.prev,
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "ts_ms": ts_ms,
+        }
+        digest, line = seal(event)
+        event["hash"] = digest
+        if self._check is not None:
+            self._check(event)
+        self.prev = digest
+        self.seq += 1
+        self.by_category[category] += 1
+        self.by_level[level] += 1
+        self.by_type[event_type] += 1
+        self._events.append(event)
+        self._lines.append(line)
+        if len(self._lines) >= self._batch_size:
+            self.flush(durable=False)
+        return event
+
+    def flush(self, *, durable: bool) -> None:
+        """Hand buffered events to the sinks; ``durable`` also fsyncs them (run end, halt)."""
+        if self._lines:
+            events, lines = self._events, self._lines
+            self._events, self._lines = [], []
+            for sink in self.sinks:
+                sink.write(events, lines)
+        for sink in self.sinks:
+            sink.checkpoint(durable=durable)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()

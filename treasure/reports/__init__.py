@@ -1,0 +1,1 @@
+"""Reports: the court verdict and execution quality (recon lives with reconciliation)."""

@@ -1,0 +1,160 @@
+"""The workspace: one folder holding a deployment's spec, contracts, data and evidence.
+
+Every path the engine reads or writes is derived here, so that nothing can escape the workspace
+(path traversal, symlinks pointing out) unless an operator passed it explicitly as an absolute CLI
+argument. The packaged defaults (spec, truth, fixtures, gates) ship inside the wheel, so ``treasure
+init`` works from an installed package anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from treasure.errors import RunError, WorkspaceError
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_BUNDLE = Path(__file__).resolve().parent / "_bundle"
+_INIT_PARTS = ("spec", "truth", "fixtures")
+
+
+def bundle_dir() -> Path:
+    """Folder of the packaged defaults: spec/, truth/, fixtures/ and gates/."""
+    return _BUNDLE
+
+
+def check_run_id(run_id: str) -> str:
+    """Refuse run ids that could name a path outside the workspace or confuse tools."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise RunError("RUN_ID_INVALID", f"invalid run id {run_id!r}", field="run_id")
+    return run_id
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace; construction does no I/O."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> "Workspace":
+        root = Path(path if path is not None else os.getcwd()).resolve()
+        if must_exist and not (root / "spec").is_dir():
+            raise WorkspaceError(
+                "WORKSPACE_MISSING", f"{root} is not a Treasure workspace (no spec/ folder)", path=str(root)
+            )
+        return cls(root)
+
+    # fixed layout -----------------------------------------------------------------------------
+    @property
+    def spec_dir(self) -> Path:
+        return self.root / "spec"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.root / "truth"
+
+    @property
+    def fixtures_dir(self) -> Path:
+        return self.root / "fixtures"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs" / "events"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.root / "evidence"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def ssot_path(self) -> Path:
+        return self.spec_dir / "ssot.json"
+
+    @property
+    def config_schema_path(self) -> Path:
+        return self.spec_dir / "config.schema.json"
+
+    @property
+    def emergency_flag(self) -> Path:
+        return self.data_dir / "emergency.flag"
+
+    def event_log(self, run_id: str) -> Path:
+        return self.logs_dir / f"run_{check_run_id(run_id)}.jsonl"
+
+    def run_reports(self, run_id: str) -> Path:
+        return self.reports_dir / "runs" / check_run_id(run_id)
+
+    def relative(self, path: Path) -> str:
+        """Workspace-relative POSIX path for evidence (absolute only if outside)."""
+        try:
+            return Path(path).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return Path(path).resolve().as_posix()
+
+    def resolve_inside(self, path: str | os.PathLike[str], *, field: str | None = None,
+                       source: str | None = None) -> Path:
+        """Resolve a workspace-relative path, refusing anything that lands outside (symlinks too)."""
+        candidate = Path(path)
+        if candidate.is_absolute():
+            raise WorkspaceError(
+                "PATH_ESCAPE", f"{path} is absolute; paths in workspace files must be relative",
+                path=source, field=field,
+            )
+        resolved = (self.root / candidate).resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise WorkspaceError(
+                "PATH_ESCAPE", f"{path} resolves outside the workspace ({resolved})",
+                path=source, field=field,
+            )
+        return resolved
+
+    def resolve_cli(self, path: str | os.PathLike[str], *, field: str | None = None) -> Path:
+        """A path given on the command line: relative to the current directory and kept inside the
+        workspace; an absolute path is the operator's explicit choice and is taken as is."""
+        candidate = Path(path)
+        if candidate.is_absolute():
+            return candidate
+        resolved = (Path.cwd() / candidate).resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise WorkspaceError(
+                "PATH_ESCAPE", f"{path} resolves outside the workspace ({resolved})", field=field,
+                hint="pass an absolute path to use a file outside the workspace on purpose",
+            )
+        return resolved
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def init_workspace(dest: str | os.PathLike[str], *, force: bool = False) -> Workspace:
+    """Create a workspace with the packaged default spec, contracts and dataset."""
+    root = Path(dest).resolve()
+    if root.exists() and any(root.iterdir()) and not force:
+        if (root / "spec").exists():
+            raise WorkspaceError("WORKSPACE_EXISTS", f"{root} already holds a workspace", path=str(root),
+                                 hint="use it as is, or pass --force to refresh its defaults")
+    root.mkdir(parents=True, exist_ok=True)
+    for part in _INIT_PARTS:
+        source = _BUNDLE / part
+        if source.is_dir():
+            shutil.copytree(source, root / part, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    workspace = Workspace(root)
+    workspace.ensure_dirs()
+    return workspace
