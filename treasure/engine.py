@@ -183,7 +183,7 @@ class _Halt(Exception):
 
 
 def _clean_previous(ws: Workspace, run_id: str) -> None:
-    for stale in ws.logs_dir.glob(f"run_{run_id}.*jsonl"):
+    for stale in ws.log_parts(run_id):
         stale.unlink()
     shutil.rmtree(ws.run_reports(run_id), ignore_errors=True)
 

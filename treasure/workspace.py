@@ -96,6 +96,27 @@ class Workspace:
     def event_log(self, run_id: str) -> Path:
         return self.logs_dir / f"run_{check_run_id(run_id)}.jsonl"
 
+    def log_parts(self, run_id: str) -> list[Path]:
+        """Every file of a run's log in chain order: rotated parts ``run_<id>.jsonl.<N>`` (oldest
+        first, N = 1, 2, ...) then the live ``run_<id>.jsonl``. The hash chain and seq continue
+        across parts, so readers verify them as one stream."""
+        live = self.event_log(run_id)
+        parts = []
+        for candidate in live.parent.glob(live.name + ".*"):
+            suffix = candidate.name[len(live.name) + 1:]
+            if suffix.isdigit():
+                parts.append((int(suffix), candidate))
+        ordered = [path for _, path in sorted(parts)]
+        if live.exists():
+            ordered.append(live)
+        return ordered
+
+    def run_ids(self) -> list[str]:
+        """Run ids with an event log in logs/events/, sorted."""
+        if not self.logs_dir.is_dir():
+            return []
+        return sorted(p.name[len("run_"):-len(".jsonl")] for p in self.logs_dir.glob("run_*.jsonl"))
+
     def run_reports(self, run_id: str) -> Path:
         return self.reports_dir / "runs" / check_run_id(run_id)
 

@@ -1,0 +1,1 @@
+"""Hypothesis profiles for Treasure (filled in by the hunting issue)."""
