@@ -62,6 +62,19 @@ HINTS: dict[str, str] = {
     "WORKSPACE_EXISTS": "choose an empty or new directory",
     "PATH_ESCAPE": "paths must stay inside the workspace unless given as absolute CLI arguments",
     "IO_ERROR": "check free disk space and permissions, then re-run",
+    # approval lock (spec/ssot.lock) and fault injection
+    "LOCK_MISSING": "review spec/, truth/ and the dataset, then record them with `treasure ssot approve`",
+    "LOCK_INVALID": "spec/ssot.lock is not a lock written by `treasure ssot approve`; restore it from "
+    "version control or re-approve",
+    "TAMPER_SSOT": "spec/ssot.json changed since its approval: review the change (git diff), then "
+    "`treasure ssot approve`, or restore the approved file",
+    "TAMPER_SCHEMA": "a schema changed since approval: review it (git diff), then `treasure ssot "
+    "approve`, or restore the approved file",
+    "TAMPER_DATASET": "the pinned dataset changed since approval: restore it, or re-pin and re-approve",
+    "TAMPER_MISSING": "an approved file is gone: restore it from version control, or re-approve",
+    "TAMPER_UNAPPROVED": "a new spec/ or truth/ file was never approved: review it, then `treasure "
+    "ssot approve`",
+    "FAULTS_SPEC": "fault rules read ACTION@POINT[:N[+]] joined by ';', e.g. kill@bar:100 (crash testing only)",
     # event logs
     "EVENTS_JSON": "the line is not valid JSON; the log is corrupted from that line on",
     "EVENTS_SCHEMA": "the event does not match truth/event.schema.json",
