@@ -87,6 +87,28 @@ HINTS: dict[str, str] = {
     # schemas
     "SCHEMA_INVALID": "fix the JSON Schema file (draft 2020-12)",
     "REPORT_INVALID": "the report does not match its schema in truth/",
+    # operations (treasure/ops: status, diagnose, events, checklists, halt/resume, ack, rotate, archive)
+    "QUERY_INVALID": "filters look like payload.duration_ms>1000 or level=ERROR; times are ts_ms "
+    "integers or ISO-8601 UTC dates (2026-01-05 or 2026-01-05T10:00:00Z)",
+    "EVIDENCE_INVALID": "the evidence file is unreadable or has an unexpected shape; re-create it with "
+    "the command that writes it",
+    "REPORT_MISSING": "the run has no court report (it stopped before writing one); `treasure diagnose "
+    "RUN_ID` shows why",
+    "ALERT_UNKNOWN": "list pending alerts with `treasure ack` (no arguments) or `treasure status`",
+    "ALERT_AMBIGUOUS": "type more characters of the alert id",
+    "ALERTS_STORE": "data/alerts.json is not a valid ack store: restore it from backup, or delete it "
+    "and acknowledge the pending alerts again",
+    "HALT_REASON": "say why: `treasure halt --reason \"...\"` (the reason goes to data/emergency.log)",
+    "RESUME_GATES_UNAVAILABLE": "this installation has no `treasure verify` (the gates plugin); resuming "
+    "needs the e2 and determinism gates to pass first",
+    "RESUME_GATES_FAILED": "fix what the gates report (runbook: Gate Failures), then `treasure resume` again",
+    "ROTATE_BUSY": "the log changed while it was being rotated (a run is writing it); rotate after the run ends",
+    "ROTATE_CONFLICT": "rotated parts and the live log overlap in a way rotation did not produce; inspect "
+    "them with `treasure events RUN_ID` and `pytest -m gate --gate events`",
+    "ARCHIVE_INVALID": "the archive does not match its manifest: restore archive/ from backup; the "
+    "message names the member",
+    "DB_UNAVAILABLE": "the database cannot be opened or fails its integrity check: `treasure db check`, "
+    "restore it from archive/db/ or re-create it",
 }
 
 
