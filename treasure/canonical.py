@@ -27,36 +27,53 @@ class _NeedsReference(Exception):
     """Raised inside the normaliser when only the reference encoder can be exact."""
 
 
+def _float(value: float) -> Any:
+    if value.is_integer():
+        if -_EXACT_INT_LIMIT < value < _EXACT_INT_LIMIT:
+            return int(value)
+        raise _NeedsReference
+    if value != value or value in (math.inf, -math.inf):
+        raise ValueError("NaN and infinity have no canonical JSON form")
+    magnitude = -value if value < 0 else value
+    if magnitude < _TINY or magnitude >= _EXACT_INT_LIMIT:
+        raise _NeedsReference
+    return value
+
+
 def _normalise(value: Any) -> Any:
+    """Return ``value`` with floats in their JCS-equivalent form; copies only what changes.
+
+    Runs once per event on the hot path, so the common case (str, int, bool, None and
+    non-integral floats in ordinary ranges) touches each leaf once and allocates nothing.
+    """
     kind = type(value)
-    if kind is float:
-        if value.is_integer():
-            if abs(value) < _EXACT_INT_LIMIT:
-                return int(value)
-            raise _NeedsReference
-        if not math.isfinite(value):
-            raise ValueError("NaN and infinity have no canonical JSON form")
-        magnitude = abs(value)
-        if magnitude < _TINY or magnitude >= _EXACT_INT_LIMIT:
-            raise _NeedsReference
-        return value
     if kind is dict:
-        out = {}
+        out = None
         for key, item in value.items():
             if type(key) is not str:
                 raise TypeError(f"canonical JSON keys must be str, got {type(key).__name__}")
             if not key.isascii():
                 raise _NeedsReference
-            out[key] = _normalise(item)
-        return out
+            t = type(item)
+            if t is str or t is int or t is bool or item is None:
+                continue
+            new = _float(item) if t is float else _normalise(item)
+            if new is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+        return value if out is None else out
+    if kind is float:
+        return _float(value)
     if kind is list or kind is tuple:
-        return [_normalise(item) for item in value]
+        items = [_normalise(item) for item in value]
+        return items
     if value is None or kind is str or kind is int or kind is bool:
         return value
     if isinstance(value, Mapping):
         return _normalise(dict(value))
     if isinstance(value, float):
-        return _normalise(float(value))
+        return _float(float(value))
     if isinstance(value, int):
         return int(value)
     if isinstance(value, str):

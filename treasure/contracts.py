@@ -129,6 +129,23 @@ class Contracts:
         except fastjsonschema.JsonSchemaException:
             self._explain(event["payload"], f"events/{event['event_type']}", event, "payload.", source, line)
 
+    def check_emitted(self, event: dict[str, Any]) -> None:
+        """Validate the payload of an event the engine itself built.
+
+        The envelope is constructed by :class:`treasure.events.EventBus` from typed values, so
+        on the hot path only the payload (the part callers supply) needs its schema checked; the
+        events gate validates envelopes of every log it reads.
+        """
+        payload_check = self._fast_payload(event["event_type"])
+        if payload_check is None:
+            raise EventLogError("EVENTS_SCHEMA", f"unknown event_type {event['event_type']!r}",
+                                field="event_type",
+                                hint="every event_type needs a payload schema in truth/events/")
+        try:
+            payload_check(event["payload"])
+        except fastjsonschema.JsonSchemaException:
+            self._explain(event["payload"], f"events/{event['event_type']}", event, "payload.", None, None)
+
     def _explain(self, document: Any, name: str, event: dict[str, Any], prefix: str,
                  source: str | None, line: int | None) -> None:
         found = first_error(self.validator(name), document)
@@ -166,5 +183,3 @@ def _collect_volatile(schema: Any, prefix: str, out: list[str]) -> None:
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         _collect_volatile(extra, f"{prefix}*.", out)
-    for key in ("$defs",):
-        pass

@@ -172,6 +172,14 @@ def run(request: RunRequest) -> RunResult:
     return execute_run(prepare_run(request))
 
 
+def quantize(qty: float, step: float) -> float:
+    """Round down to a multiple of ``step``, forgiving float noise (a millionth of a step), so
+    selling exactly what was bought yields exactly zero rather than a dust position."""
+    steps = qty / step
+    nearest = round(steps)
+    return (nearest if abs(steps - nearest) < 1e-6 else math.floor(steps)) * step
+
+
 def _day(ts_ms: int) -> str:
     return (_dt.date(1970, 1, 1) + _dt.timedelta(days=ts_ms // DAY_MS)).isoformat()
 
@@ -201,7 +209,7 @@ def execute_run(prep: PreparedRun) -> RunResult:
     except FileExistsError:
         raise RunError("RUN_EXISTS", f"run {prep.run_id} already exists", field="run_id") from None
     sinks.extend(factory(prep) for factory in req.extra_sinks)
-    bus = EventBus(prep.run_id, sinks, check=contracts.check_event if req.validate_events else None)
+    bus = EventBus(prep.run_id, sinks, check=contracts.check_emitted if req.validate_events else None)
     loop = _Loop(prep, bus)
     wall_start = time.perf_counter()  # treasure: allow-nondeterminism duration goes to a volatile field
     error: TreasureError | None = None
@@ -266,13 +274,14 @@ class _Loop:
         self.open: dict[str, list] = {}  # order_id -> [order, remaining, filled]
         self.ref_prices: dict[str, float] = {}
         self.order_bars: dict[str, int] = {}
-        self.hist_idx: list[int] = []
-        self.hist_qty: list[float] = []
-        self.hist_cash: list[float] = []
+        # qty and cash change only at fills: record (bar_idx, qty, cash) there, expand per bar later
+        self.changes: list[tuple[int, float, float]] = []
+        self.last_bar = -1
         self.findings: list[dict[str, Any]] = []
         self.halt_reason: str | None = None
-        self.bars_processed = 0
-        self.now = int(self.bars.t_ms[0])
+        self.ctx.now_ms = int(self.bars.t_ms[0])
+        self._curve_cache: np.ndarray | None = None
+        self._metrics_cache: dict[str, Any] | None = None
         self.day_start_equity = cfg.starting_cash
         self.day_min_pnl = 0.0
         self.day: int | None = None
@@ -283,7 +292,7 @@ class _Loop:
 
     # events -----------------------------------------------------------------------------------
     def emit(self, category: str, event_type: str, level: str, payload: dict[str, Any]) -> None:
-        self.bus.emit(self.now, category, event_type, level, payload)
+        self.bus.emit(self.ctx.now_ms, category, event_type, level, payload)
 
     def record_error(self, exc: TreasureError) -> None:
         try:
@@ -368,65 +377,65 @@ class _Loop:
         opens, highs, lows = bars.open.tolist(), bars.high.tolist(), bars.low.tolist()
         closes, volumes = bars.close.tolist(), bars.volume.tolist()
         n = len(t_ms)
-        gap_at = {g.bar_idx: g for g in self.prep.dataset.gaps}
-        dup_at = {d.bar_idx: d for d in self.prep.dataset.duplicates}
+        dataset = self.prep.dataset
+        special: dict[int, tuple[str, Any]] = {g.bar_idx: ("gap", g) for g in dataset.gaps}
+        special.update({d.bar_idx: ("dup", d) for d in dataset.duplicates})
         flag = str(self.prep.workspace.emergency_flag)
-        exists = os.path.exists
+        flag_set, F_OK = os.access, os.F_OK
         ctx, adapter, portfolio = self.ctx, self.adapter, self.portfolio
         on_bar = self.prep.strategy.strategy.on_bar
-        hist_idx, hist_qty, hist_cash = self.hist_idx, self.hist_qty, self.hist_cash
         faults, progress = self.prep.request.faults, self.prep.request.progress
-        limit = self.risk.daily_loss_limit_usd
+        limit = -self.risk.daily_loss_limit_usd
+        new_bar = tuple.__new__
         day_ms = DAY_MS
         self.day = t_ms[0] // day_ms
+        next_day = (self.day + 1) * day_ms
+        day_start = self.day_start_equity
+        day_min = 0.0
         for i in range(n):
             t = t_ms[i]
-            self.now = t
             ctx.now_ms = t
             ctx.bar_idx = i
-            if i in dup_at:
-                self.emit("DATA", "duplicate_timestamp", "WARN", {"bar_idx": i, "t_ms": t, "action": "skipped"})
-                continue
-            if i in gap_at:
-                gap = gap_at[i]
+            if i in special:
+                kind, item = special[i]
+                if kind == "dup":
+                    self.emit("DATA", "duplicate_timestamp", "WARN", {"bar_idx": i, "t_ms": t, "action": "skipped"})
+                    continue
                 self.emit("DATA", "data_gap_detected", "WARN", {
-                    "bar_idx": i, "expected_t_ms": gap.expected_t_ms, "actual_t_ms": gap.actual_t_ms,
-                    "missing_bars": max(0, (gap.actual_t_ms - gap.expected_t_ms) // self.prep.dataset.interval_ms + 1)})
+                    "bar_idx": i, "expected_t_ms": item.expected_t_ms, "actual_t_ms": item.actual_t_ms,
+                    "missing_bars": max(0, (item.actual_t_ms - item.expected_t_ms) // dataset.interval_ms + 1)})
             if faults is not None:
                 faults("bar")
-            if exists(flag):
+            if flag_set(flag, F_OK):
                 raise _Halt("emergency_flag", self._flag_detail())
-            if t // day_ms != self.day:
+            if t >= next_day:
+                self.day_min_pnl = day_min
                 self._close_day()
                 self.day = t // day_ms
-            bar = Bar(i, t, opens[i], highs[i], lows[i], closes[i], volumes[i])
+                next_day = (self.day + 1) * day_ms
+                day_start = self.day_start_equity
+                day_min = 0.0
+            bar = new_bar(Bar, (i, t, opens[i], highs[i], lows[i], closes[i], volumes[i]))
             if self.open:
                 self._on_reports(adapter.on_bar(bar), bar)
-            close = closes[i]
-            equity = portfolio.cash + portfolio.qty * close
+            equity = portfolio.cash + portfolio.qty * closes[i]
             ctx.equity = equity
             self.last_equity = equity
-            day_pnl = equity - self.day_start_equity
-            if day_pnl < self.day_min_pnl:
-                self.day_min_pnl = day_pnl
-                if day_pnl < -limit:
-                    hist_idx.append(i)
-                    hist_qty.append(portfolio.qty)
-                    hist_cash.append(portfolio.cash)
-                    self.bars_processed += 1
+            self.last_bar = i
+            if equity - day_start < day_min:
+                day_min = equity - day_start
+                if day_min < limit:
+                    self.day_min_pnl = day_min
                     self.emit("RISK", "daily_loss_limit", "ERROR", {
-                        "day": _day(t), "day_pnl_usd": r10(day_pnl), "limit_usd": limit,
+                        "day": _day(t), "day_pnl_usd": r10(day_min), "limit_usd": -limit,
                         "equity": r10(equity), "bar_idx": i})
-                    raise _Halt("daily_loss_limit", f"day PnL {day_pnl:.2f} USD below -{limit:g} USD")
+                    raise _Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
             intents = on_bar(ctx, bar)
             if intents:
                 self._on_intents(intents, bar)
-            hist_idx.append(i)
-            hist_qty.append(portfolio.qty)
-            hist_cash.append(portfolio.cash)
-            self.bars_processed += 1
             if progress is not None and i % PROGRESS_EVERY == 0:
                 progress(i, n)
+        self.day_min_pnl = day_min
         if progress is not None:
             progress(n, n)
 
@@ -453,7 +462,7 @@ class _Loop:
         exposure = self.portfolio.qty + self.ctx.open_order_qty
         decision = self.risk.pre_trade(intent.side, qty, bar.close, exposure)
         step = self.qty_step
-        placed = math.floor(decision.qty / step) * step if decision.qty > 0 else 0.0
+        placed = quantize(decision.qty, step) if decision.qty > 0 else 0.0
         if decision.action != "ok":
             self.emit("RISK", "limit_exceeded", "WARN", {
                 "limit": "max_position_size_usd", "limit_usd": self.risk.max_position_usd,
@@ -523,7 +532,7 @@ class _Loop:
                     "requested_usd": r10(abs(self.portfolio.qty + (qty if fill.side == "buy" else -qty)) * fill.price),
                     "requested_qty": r10(qty), "allowed_qty": r10(allowed), "action": "cancelled_remainder",
                     "bar_idx": bar.idx, "order_id": fill.order_id, "stage": "at_fill"})
-                qty = math.floor(allowed / self.qty_step) * self.qty_step
+                qty = quantize(allowed, self.qty_step)
         if qty > 0:
             if qty != fill.qty:
                 fill = replace(fill, qty=qty, fee=fill.fee * qty / fill.qty)
@@ -542,6 +551,7 @@ class _Loop:
             p = self.portfolio
             self.ctx.position = p.qty
             self.ctx.cash = p.cash
+            self.changes.append((bar.idx, p.qty, p.cash))
             self.emit("EXEC", "order_filled", "INFO", {
                 "order_id": fill.order_id, "bar_idx": bar.idx, "side": fill.side, "fill_qty": r10(qty),
                 "price": r10(fill.price), "fee": r10(fill.fee), "remaining_qty": r10(max(remaining, 0.0)) if not done else 0.0,
@@ -598,7 +608,7 @@ class _Loop:
             self._cancel_open("end_of_data", "INFO")
             for report in self.adapter.stop():
                 self._on_reports([report], self._current_bar())
-        if self.bars_processed:
+        if self.last_bar >= 0:
             self._close_day()
 
     def _emit_run_end(self, status: str, reason: str | None) -> None:
@@ -609,19 +619,45 @@ class _Loop:
             "trades": metrics["trades"], "final_equity": metrics["final_equity_usd"],
             "total_return": metrics["total_return"]})
 
+    @property
+    def bars_processed(self) -> int:
+        return int(len(self._processed_idx()))
+
+    def _processed_idx(self) -> np.ndarray:
+        idx = np.arange(self.last_bar + 1, dtype=np.int64)
+        if self.prep.dataset.duplicates:
+            skip = np.array([d.bar_idx for d in self.prep.dataset.duplicates], dtype=np.int64)
+            idx = idx[~np.isin(idx, skip)]
+        return idx
+
     def _curve(self) -> np.ndarray:
-        curve = np.zeros(len(self.hist_idx), dtype=EQUITY_DTYPE)
-        if len(self.hist_idx):
-            idx = np.asarray(self.hist_idx, dtype=np.int64)
-            curve["bar_idx"] = idx
-            curve["t_ms"] = self.bars.t_ms[idx]
-            curve["close"] = self.bars.close[idx]
-            curve["qty"] = self.hist_qty
-            curve["cash"] = self.hist_cash
-            curve["equity"] = curve["cash"] + curve["qty"] * curve["close"]
+        """Per-bar equity curve, expanded from the sparse fill-time changes of qty and cash."""
+        if self._curve_cache is not None:
+            return self._curve_cache
+        idx = self._processed_idx()
+        curve = np.zeros(len(idx), dtype=EQUITY_DTYPE)
+        curve["bar_idx"] = idx
+        curve["t_ms"] = self.bars.t_ms[idx]
+        curve["close"] = self.bars.close[idx]
+        if self.changes:
+            at = np.array([c[0] for c in self.changes], dtype=np.int64)
+            qty = np.array([0.0] + [c[1] for c in self.changes])
+            cash = np.array([self.cfg.starting_cash] + [c[2] for c in self.changes])
+            pick = np.searchsorted(at, idx, side="right")  # 0 = before the first fill
+            curve["qty"] = qty[pick]
+            curve["cash"] = cash[pick]
+        else:
+            curve["cash"] = self.cfg.starting_cash
+        curve["equity"] = curve["cash"] + curve["qty"] * curve["close"]
+        self._curve_cache = curve
         return curve
 
     def _metrics(self) -> dict[str, Any]:
+        if self._metrics_cache is None:
+            self._metrics_cache = self._summarize()
+        return self._metrics_cache
+
+    def _summarize(self) -> dict[str, Any]:
         curve = self._curve()
         return summarize(equity=curve["equity"], qty=curve["qty"], starting_cash=self.cfg.starting_cash,
                          interval_ms=self.prep.dataset.interval_ms, trade_pnls=self.portfolio.trade_pnls,

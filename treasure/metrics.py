@@ -41,10 +41,11 @@ def sharpe(equity: np.ndarray, interval_ms: int) -> float:
     if len(equity) < 3:
         return 0.0
     prev = equity[:-1]
-    rets = np.divide(equity[1:] - prev, prev, out=np.zeros(len(prev)), where=prev != 0).tolist()
+    rets = np.divide(equity[1:] - prev, prev, out=np.zeros(len(prev)), where=prev != 0)
     n = len(rets)
-    mean = math.fsum(rets) / n
-    var = math.fsum((r - mean) * (r - mean) for r in rets) / (n - 1)
+    mean = math.fsum(rets.tolist()) / n
+    dev = rets - mean  # elementwise IEEE operations: identical everywhere; only sums need fsum
+    var = math.fsum((dev * dev).tolist()) / (n - 1)
     if var <= 0.0:
         return 0.0
     periods = MS_PER_YEAR / interval_ms

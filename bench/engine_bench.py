@@ -1,0 +1,170 @@
+"""Engine throughput: Treasure vs backtrader vs backtesting.py on one SMA(10)/SMA(30) crossover.
+
+Run:  .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/engine_bench.py [--bars 200000]
+
+All three engines run the same long-only rule on the same generated bars, in this one process,
+one after another: buy ``order_usd`` worth when SMA(10) crosses above SMA(30), sell everything when
+it crosses below; market orders fill at the next bar's open; 5 bps commission, no slippage.
+Treasure runs with its full evidence on (hash-chained event log, schema validation of every event,
+reports, equity curve). Prints bars/s and trade counts; trade counts should agree closely (a
+crossover on the very last bar can leave one trade open in one engine and not another).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from treasure.data import bars_to_csv, generate_bars
+from treasure.engine import RunRequest, run
+from treasure.workspace import init_workspace
+
+FAST, SLOW, ORDER_USD, FEE_BPS = 10, 30, 8000.0, 5.0
+
+
+def make_workspace(root: Path, n_bars: int) -> tuple[Path, bytes]:
+    ws = init_workspace(root / "ws")
+    bars = generate_bars(n_bars=n_bars, seed=7, interval_ms=60_000)
+    csv = bars_to_csv(bars)
+    path = ws.root / "data" / "bench.csv"
+    path.write_bytes(csv)
+    ssot = json.loads(ws.ssot_path.read_text())
+    ssot["dataset"].update(path="data/bench.csv", sha256=hashlib.sha256(csv).hexdigest(), interval_ms=60_000)
+    ssot["strategy"] = {"name": "sma_crossover", "params": {"fast": FAST, "slow": SLOW, "order_usd": ORDER_USD}}
+    ssot["execution"].update(fees={"taker_bps": FEE_BPS, "min_fee_usd": 0}, slippage={"model": "fixed_bps", "bps": 0},
+                             partial_fill_prob=0.0)
+    ssot["risk"].update(max_position_size_usd=1e9, daily_loss_limit_usd=1e9)
+    ws.ssot_path.write_text(json.dumps(ssot, indent=2))
+    return ws.root, csv
+
+
+def bench_treasure(ws_root: Path) -> dict:
+    from treasure.workspace import Workspace
+
+    start = time.perf_counter()
+    result = run(RunRequest(workspace=Workspace.at(ws_root), run_id="bench", overwrite=True))
+    elapsed = time.perf_counter() - start
+    m = result.court["metrics"]
+    return {"engine": "treasure", "seconds": elapsed, "bars": m["bars"], "trades": m["trades"],
+            "final_equity": m["final_equity_usd"], "events": result.court["events"]["total"]}
+
+
+def load_frame(csv: bytes):
+    import io
+
+    import pandas as pd
+
+    df = pd.read_csv(io.BytesIO(csv))
+    df.index = pd.to_datetime(df["t_ms"], unit="ms")
+    return df.rename(columns={"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"})[
+        ["Open", "High", "Low", "Close", "Volume"]]
+
+
+def bench_backtrader(csv: bytes) -> dict:
+    import backtrader as bt
+
+    df = load_frame(csv)
+    trades = []
+
+    class Cross(bt.Strategy):
+        def __init__(self):
+            self.cross = bt.ind.CrossOver(bt.ind.SMA(period=FAST), bt.ind.SMA(period=SLOW))
+
+        def next(self):
+            if self.cross > 0 and not self.position:
+                self.buy(size=ORDER_USD / self.data.close[0])
+            elif self.cross < 0 and self.position:
+                self.close()
+
+        def notify_trade(self, trade):
+            if trade.isclosed:
+                trades.append(trade.pnlcomm)
+
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.PandasData(dataname=df))
+    cerebro.addstrategy(Cross)
+    cerebro.broker.setcash(100_000.0)
+    cerebro.broker.setcommission(commission=FEE_BPS / 10_000)
+    start = time.perf_counter()
+    cerebro.run()
+    elapsed = time.perf_counter() - start
+    return {"engine": "backtrader", "seconds": elapsed, "bars": len(df), "trades": len(trades),
+            "final_equity": cerebro.broker.getvalue(), "events": None}
+
+
+def bench_backtesting(csv: bytes) -> dict:
+    import warnings
+
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    df = load_frame(csv)
+
+    def sma(values, n):
+        out = np.full(len(values), np.nan)
+        c = np.cumsum(np.insert(np.asarray(values, dtype=float), 0, 0.0))
+        out[n - 1:] = (c[n:] - c[:-n]) / n
+        return out
+
+    class Cross(Strategy):
+        def init(self):
+            self.fast = self.I(sma, self.data.Close, FAST)
+            self.slow = self.I(sma, self.data.Close, SLOW)
+
+        def next(self):
+            if crossover(self.fast, self.slow) and not self.position:
+                self.buy(size=max(1, int(ORDER_USD / self.data.Close[-1])))
+            elif crossover(self.slow, self.fast) and self.position:
+                self.position.close()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bt_ = Backtest(df, Cross, cash=100_000, commission=FEE_BPS / 10_000, finalize_trades=True)
+        start = time.perf_counter()
+        stats = bt_.run()
+        elapsed = time.perf_counter() - start
+    return {"engine": "backtesting.py", "seconds": elapsed, "bars": len(df), "trades": int(stats["# Trades"]),
+            "final_equity": float(stats["Equity Final [$]"]), "events": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bars", type=int, default=200_000)
+    parser.add_argument("--only", choices=["treasure", "backtrader", "backtesting"], action="append")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="treasure-bench-"))
+    try:
+        ws_root, csv = make_workspace(tmp, args.bars)
+        runners = {"treasure": lambda: bench_treasure(ws_root), "backtrader": lambda: bench_backtrader(csv),
+                   "backtesting": lambda: bench_backtesting(csv)}
+        rows = []
+        for name in args.only or ["treasure", "backtrader", "backtesting"]:
+            try:
+                rows.append(runners[name]())
+            except ImportError as exc:
+                print(f"skipping {name}: {exc} (pip install -e '.[bench]')", file=sys.stderr)
+        base = next((r for r in rows if r["engine"] == "treasure"), None)
+        print(f"SMA({FAST})/SMA({SLOW}) crossover on {args.bars:,} bars, python {sys.version.split()[0]}")
+        print(f"{'engine':<16}{'seconds':>9}{'bars/s':>12}{'trades':>8}{'final equity':>15}{'vs treasure':>13}")
+        for r in rows:
+            rate = r["bars"] / r["seconds"]
+            ratio = (base["seconds"] / r["seconds"]) if base else float("nan")
+            print(f"{r['engine']:<16}{r['seconds']:>9.3f}{rate:>12,.0f}{r['trades']:>8}{r['final_equity']:>15,.2f}"
+                  f"{ratio:>12.3f}x")
+        if base:
+            print(f"treasure wrote {base['events']:,} hash-chained, schema-validated events")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
