@@ -131,13 +131,17 @@ class FaultPlan:
     faults: Sequence[Fault] = ()
     calls: Counter[str] = field(default_factory=Counter)
     fired: list[str] = field(default_factory=list)
+    #: ``(point, call number) -> file`` for the I/O points, recorded by :meth:`io_hooks`.
+    targets: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.faults = tuple(self.faults)
 
-    def __call__(self, point: str) -> None:
+    def __call__(self, point: str, target: str | None = None) -> None:
         self.calls[point] += 1
         count = self.calls[point]
+        if target is not None:
+            self.targets[(point, count)] = target
         for fault in self.faults:
             if fault.matches(point, count):
                 self.fired.append(f"{fault.spec} (call {count})")
@@ -191,11 +195,11 @@ class FaultPlan:
         plan = self
 
         def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-            plan("replace")
+            plan("replace", real.fsdecode(dst))
             real.replace(src, dst, *args, **kwargs)
 
         def fsync(fd: int) -> None:
-            plan("fsync")
+            plan("fsync", _fd_path(fd))
             real.fsync(fd)
 
         proxy = types.ModuleType("os")
@@ -207,6 +211,14 @@ class FaultPlan:
             yield self
         finally:
             jsonio.os = real
+
+
+def _fd_path(fd: int) -> str | None:
+    """The file behind a descriptor, where the OS tells (Linux /proc); for readable fault tables."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
 
 
 def chain(*hooks: Callable[[str], None] | None) -> Callable[[str], None] | None:
