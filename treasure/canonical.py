@@ -21,6 +21,7 @@ import rfc8785
 _SORT = orjson.OPT_SORT_KEYS
 _EXACT_INT_LIMIT = 2.0**53
 _TINY = 1e-5
+_SAFE_INT = 2**53  # I-JSON: integers beyond +-(2**53 - 1) lose precision in JSON numbers
 
 
 class _NeedsReference(Exception):
@@ -55,8 +56,12 @@ def _normalise(value: Any) -> Any:
             if not key.isascii():
                 raise _NeedsReference
             t = type(item)
-            if t is str or t is int or t is bool or item is None:
+            if t is str or t is bool or item is None:
                 continue
+            if t is int:
+                if -_SAFE_INT < item < _SAFE_INT:
+                    continue
+                raise ValueError(f"integer {item} is outside the I-JSON range RFC 8785 can represent")
             new = _float(item) if t is float else _normalise(item)
             if new is not item:
                 if out is None:
@@ -68,14 +73,18 @@ def _normalise(value: Any) -> Any:
     if kind is list or kind is tuple:
         items = [_normalise(item) for item in value]
         return items
-    if value is None or kind is str or kind is int or kind is bool:
+    if kind is int:
+        if -_SAFE_INT < value < _SAFE_INT:
+            return value
+        raise ValueError(f"integer {value} is outside the I-JSON range RFC 8785 can represent")
+    if value is None or kind is str or kind is bool:
         return value
     if isinstance(value, Mapping):
         return _normalise(dict(value))
     if isinstance(value, float):
         return _float(float(value))
     if isinstance(value, int):
-        return int(value)
+        return _normalise(int(value))
     if isinstance(value, str):
         return str(value)
     raise TypeError(f"{kind.__name__} has no canonical JSON form")
@@ -86,7 +95,10 @@ def canonical_bytes(document: Any) -> bytes:
     try:
         return orjson.dumps(_normalise(document), option=_SORT)
     except _NeedsReference:
-        return rfc8785.dumps(_to_plain(document))
+        try:
+            return rfc8785.dumps(_to_plain(document))
+        except rfc8785.CanonicalizationError as exc:
+            raise ValueError(str(exc)) from exc
 
 
 def _to_plain(value: Any) -> Any:

@@ -38,6 +38,7 @@ from treasure.errors import (
     EXIT_INTERNAL,
     EXIT_OK,
     DataError,
+    InternalError,
     RunError,
     StrategyError,
     TreasureError,
@@ -214,7 +215,12 @@ def execute_run(prep: PreparedRun) -> RunResult:
     wall_start = time.perf_counter()  # treasure: allow-nondeterminism duration goes to a volatile field
     error: TreasureError | None = None
     try:
-        status, reason = loop.run()
+        try:
+            status, reason = loop.run()
+        except TreasureError:
+            raise
+        except Exception as exc:  # converted: user strategy bug (exit 2) or our own bug (exit 1)
+            raise loop.classify(exc) from exc
     except TreasureError as exc:
         error = exc
         status, reason = "error", exc.code
@@ -299,6 +305,8 @@ class _Loop:
             category = "STRAT" if exc.code.startswith(("STRATEGY", "INTENT")) else "SYS"
             self.emit(category, "run_error", "ERROR",
                       {"code": exc.code, "message": exc.message[:2000], "bar_idx": self.ctx.bar_idx})
+            self._cancel_open(f"error:{exc.code}", "WARN")
+            self._emit_run_end("error", exc.code)
         except TreasureError:
             pass  # the sink itself failed; the court report still says why
 
@@ -365,10 +373,21 @@ class _Loop:
         except (TreasureError, _Halt):
             raise
         except Exception as exc:
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            where = f"{Path(frame.filename).name}:{frame.lineno}"
-            raise StrategyError("STRATEGY_FAILED", f"strategy raised {type(exc).__name__}: {exc} at {where}",
-                                path=frame.filename, line=frame.lineno) from exc
+            raise self.classify(exc) from exc
+
+    def classify(self, exc: Exception) -> TreasureError:
+        """Blame the strategy when its source is on the traceback, otherwise Treasure itself."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        source = self.prep.strategy.source_path
+        own = [f for f in frames if source and Path(f.filename) == Path(source)]
+        if own:
+            frame = own[-1]
+            return StrategyError("STRATEGY_FAILED", f"strategy raised {type(exc).__name__}: {exc} at "
+                                 f"{Path(frame.filename).name}:{frame.lineno}", path=frame.filename,
+                                 line=frame.lineno)
+        frame = frames[-1] if frames else None
+        where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+        return InternalError("INTERNAL", f"{type(exc).__name__}: {exc}{where}")
 
     # the hot loop -----------------------------------------------------------------------------
     def _loop(self) -> None:

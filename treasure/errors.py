@@ -84,6 +84,7 @@ HINTS: dict[str, str] = {
     "EVENTS_RUN_ID": "every line of a log must carry the same run_id",
     "EVENTS_EMPTY": "the event log has no events",
     "EVENTS_TIME": "events must be in sim-time order; the log was reordered or edited",
+    "INTERNAL": "this is a bug in Treasure: re-run with TREASURE_DEBUG=1 and report it with the event log",
     # schemas
     "SCHEMA_INVALID": "fix the JSON Schema file (draft 2020-12)",
     "REPORT_INVALID": "the report does not match its schema in truth/",
@@ -189,6 +190,12 @@ class EventLogError(TreasureError):
 
 class WorkspaceError(TreasureError):
     """The workspace is missing or a path escapes it."""
+
+
+class InternalError(TreasureError):
+    """A bug in Treasure itself: the run's evidence records it; exit code 1."""
+
+    exit_code = EXIT_INTERNAL
 
 
 class TreasureIOError(TreasureError):
