@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--strategy", metavar="NAME|module:Class|file.py:Class", help="override strategy.name")
     parser.add_argument("--adapter", metavar="NAME", help="override execution.adapter")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run with the same id")
+    db = parser.add_mutually_exclusive_group()
+    db.add_argument("--db", metavar="PATH", help="also store the run in this SQLite DB as it goes (default: the "
+                    "SSOT's persistence.db_path when persistence.enabled)")
+    db.add_argument("--no-db", action="store_true", help="do not store the run in a DB, whatever the SSOT says")
     parser.set_defaults(handler=handle)
 
 
@@ -67,9 +71,25 @@ def verdict(result: RunResult, ws: Workspace) -> str:
 
 def handle(args: argparse.Namespace) -> int:
     ws = Workspace.at(args.workspace)
-    result = run(request_from_args(args, ws))
-    emit(args, verdict(result, ws), {"run_id": result.run_id, "status": result.status,
-                                     "exit_code": result.exit_code, "court_report": result.court,
-                                     "event_log": ws.relative(result.event_log),
-                                     "error": result.error.to_dict() if result.error else None})
-    return result.exit_code
+    request = request_from_args(args, ws)
+    stored = None
+    if getattr(args, "no_db", False):
+        result = run(request)
+    else:
+        from treasure.store.live import run_stored
+
+        db_path = ws.resolve_cli(args.db, field="--db") if getattr(args, "db", None) else None
+        result, stored = run_stored(request, db_path)
+    text = verdict(result, ws)
+    exit_code = result.exit_code
+    if stored is not None:
+        text += f"\n  db            {ws.relative(stored.db_path)} ({stored.status})"
+        if stored.error is not None:
+            text += "\n" + stored.error.render()
+            exit_code = exit_code or stored.error.exit_code
+    emit(args, text, {"run_id": result.run_id, "status": result.status,
+                      "exit_code": exit_code, "court_report": result.court,
+                      "event_log": ws.relative(result.event_log),
+                      "error": result.error.to_dict() if result.error else None,
+                      "db": stored.to_dict() if stored is not None else None})
+    return exit_code

@@ -1,0 +1,190 @@
+"""The run database's schema: an explicit version and an append-only list of migrations.
+
+A Treasure DB is recognised by ``PRAGMA application_id`` (so ``db check`` can tell "some other
+SQLite file" from "a Treasure DB"), and its version is ``PRAGMA user_version``, mirrored row by
+row in ``schema_migrations`` (version, name, SHA-256 of the migration's SQL) so a check can see
+that the migrations applied are the ones this code ships. Migrations are never edited once
+released; a change is a new entry at the end. Each is applied in its own transaction.
+
+Tables (natural keys only, so re-writing a run can be checked row by row):
+
+- ``runs``       one row per run: status, the run_start payload (its inputs), the hashes a
+                 replay needs, and how far the stored event chain reaches.
+- ``events``     (run_id, seq): the canonical log line, byte for byte, plus its indexed fields.
+- ``orders``     (run_id, order_id) from order_placed; ``fills`` (run_id, order_id, seq) from
+                 order_filled; ``positions`` (run_id, seq) from position_updated. Derived from
+                 the events in the same transaction; ``db check`` re-derives and compares them.
+- ``reports``    (run_id, name): court and EQS reports as canonical JSON.
+
+``runs.status`` is ``running`` until the run's reports are stored; it becomes
+complete / halted / error only in the transaction that stores them, after checking they agree
+with the stored events (see :mod:`treasure.store.writer`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from typing import Sequence
+
+#: ``PRAGMA application_id`` of a Treasure run database ("TRS1" as a big-endian int).
+APPLICATION_ID = 0x54525331
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+_V1 = """
+CREATE TABLE schema_migrations (
+    version   INTEGER PRIMARY KEY,
+    name      TEXT NOT NULL,
+    sql_sha256 TEXT NOT NULL
+);
+CREATE TABLE runs (
+    run_id        TEXT PRIMARY KEY,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'complete', 'halted', 'error')),
+    start_hash    TEXT NOT NULL,
+    inputs        TEXT NOT NULL,
+    ssot_sha256   TEXT NOT NULL,
+    dataset_sha256 TEXT NOT NULL,
+    strategy_source_sha256 TEXT NOT NULL,
+    started_ts_ms INTEGER NOT NULL,
+    events        INTEGER NOT NULL CHECK (events >= 1),
+    last_hash     TEXT NOT NULL,
+    last_ts_ms    INTEGER NOT NULL,
+    end_seq       INTEGER,
+    end_status    TEXT
+);
+CREATE TABLE events (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL CHECK (seq >= 0),
+    ts_ms      INTEGER NOT NULL,
+    category   TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    level      TEXT NOT NULL,
+    prev       TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    line       TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE orders (
+    run_id        TEXT NOT NULL,
+    order_id      TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    bar_idx       INTEGER NOT NULL,
+    side          TEXT NOT NULL,
+    qty           REAL NOT NULL,
+    requested_qty REAL NOT NULL,
+    ref_price     REAL NOT NULL,
+    type          TEXT NOT NULL,
+    adapter       TEXT NOT NULL,
+    PRIMARY KEY (run_id, order_id),
+    FOREIGN KEY (run_id, seq) REFERENCES events(run_id, seq) ON DELETE CASCADE
+);
+CREATE TABLE fills (
+    run_id        TEXT NOT NULL,
+    order_id      TEXT NOT NULL,
+    seq           INTEGER NOT NULL,
+    bar_idx       INTEGER NOT NULL,
+    side          TEXT NOT NULL,
+    qty           REAL NOT NULL,
+    price         REAL NOT NULL,
+    fee           REAL NOT NULL,
+    remaining_qty REAL NOT NULL,
+    status        TEXT NOT NULL,
+    slippage_bps  REAL NOT NULL,
+    latency_bars  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, order_id, seq),
+    FOREIGN KEY (run_id, seq) REFERENCES events(run_id, seq) ON DELETE CASCADE,
+    FOREIGN KEY (run_id, order_id) REFERENCES orders(run_id, order_id) ON DELETE CASCADE
+);
+CREATE TABLE positions (
+    run_id       TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    bar_idx      INTEGER NOT NULL,
+    qty          REAL NOT NULL,
+    avg_price    REAL NOT NULL,
+    position_usd REAL NOT NULL,
+    cash         REAL NOT NULL,
+    realized_pnl REAL NOT NULL,
+    fees_paid    REAL NOT NULL,
+    equity       REAL NOT NULL,
+    PRIMARY KEY (run_id, seq),
+    FOREIGN KEY (run_id, seq) REFERENCES events(run_id, seq) ON DELETE CASCADE
+);
+CREATE TABLE reports (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    name   TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+"""
+
+#: Every migration this code knows, in order. Append only.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "runs, events, orders, fills, positions, reports", _V1),
+)
+
+#: Tables in dump order, each with the columns that order its rows (its natural key).
+TABLES: tuple[tuple[str, str], ...] = (
+    ("runs", "run_id"),
+    ("events", "run_id, seq"),
+    ("orders", "run_id, order_id"),
+    ("fills", "run_id, order_id, seq"),
+    ("positions", "run_id, seq"),
+    ("reports", "run_id, name"),
+)
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def application_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA application_id").fetchone()[0])
+
+
+def is_empty(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def pending(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+    """Migrations newer than the DB's ``user_version``, in order."""
+    current = user_version(conn)
+    return [m for m in migrations if m.version > current]
+
+
+def apply(conn: sqlite3.Connection, migration: Migration) -> None:
+    """Apply one migration atomically; the connection must be in autocommit mode.
+
+    ``executescript`` would commit on its own, so statements run one by one inside an explicit
+    transaction, and ``user_version`` moves in the same transaction as the tables it describes.
+    """
+    statements = [s.strip() for s in migration.sql.split(";") if s.strip()]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        if migration.version == 1:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("INSERT INTO schema_migrations (version, name, sql_sha256) VALUES (?, ?, ?)",
+                     (migration.version, migration.name, migration.sha256))
+        conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
