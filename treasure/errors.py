@@ -88,6 +88,43 @@ HINTS: dict[str, str] = {
     # schemas
     "SCHEMA_INVALID": "fix the JSON Schema file (draft 2020-12)",
     "REPORT_INVALID": "the report does not match its schema in truth/",
+    # persistence (treasure/store: the run DB) and replay
+    "STORE_MISSING": "no database there yet: store a run (`treasure run --db`, `treasure db ingest LOG`) or "
+    "pass --db PATH",
+    "STORE_NOT_SQLITE": "the file is not an SQLite database (or is truncated): restore it with `treasure db "
+    "restore BACKUP`, or point --db at the right file",
+    "STORE_NOT_TREASURE": "the file is an SQLite database of another application: point --db at a Treasure DB",
+    "STORE_SCHEMA_NEWER": "the database was written by a newer Treasure: upgrade Treasure to read it",
+    "STORE_SCHEMA": "the schema differs from what this Treasure creates: restore the DB from a backup",
+    "STORE_CORRUPT": "the database is damaged: `treasure db restore BACKUP`, or re-ingest the event logs "
+    "into a new DB (`treasure db ingest --run ID`)",
+    "STORE_LOCKED": "another process holds the database: wait for the run writing to it to finish",
+    "STORE_IO": "check free disk space and permissions of the database folder, then retry",
+    "STORE_ERROR": "run `treasure db check`; if it fails, restore the DB from a backup",
+    "STORE_CONFLICT": "the DB already holds different content under this key: use another --run-id, "
+    "re-run with --overwrite to replace the run, or inspect with `treasure db check`",
+    "STORE_GAP": "events must be stored in order from seq 0 without gaps; ingest the run's whole log",
+    "STORE_CHAIN": "the events do not chain (prev != hash of the previous event): the log was edited",
+    "STORE_EVENT_INVALID": "the events do not match truth/; verify the log before storing it",
+    "STORE_RUN_EXISTS": "the run is already in the DB: pass --overwrite to replace it (its rows are deleted "
+    "first), or choose another --run-id",
+    "STORE_RUN_UNKNOWN": "list the stored runs with `treasure db runs`",
+    "STORE_REPORT_INVALID": "the reports must be the run's court_report.json and eqs_report.json",
+    "STORE_REPORT_MISMATCH": "ingest the log together with the reports of the same run (--reports DIR), or "
+    "pass --no-reports",
+    "STORE_INCOMPLETE": "the DB lacks some of the run's events: `treasure db ingest` its complete log",
+    "STORE_CHECK_FAILED": "run `treasure db check` on it to see every finding; use another backup",
+    "STORE_BACKUP_EXISTS": "choose a new file name, or pass --overwrite",
+    "STORE_NOTHING": "give LOG file(s) or --run RUN_ID",
+    "REPLAY_NO_DB": "pass --db PATH, or set persistence.db_path in the SSOT",
+    "REPLAY_SOURCE": "--from takes db or events",
+    "REPLAY_EVIDENCE_BROKEN": "the recorded evidence does not verify, so there is nothing trustworthy to "
+    "compare with: check it (`treasure db check`, the events gate) first",
+    "REPLAY_DATASET_MISSING": "restore the dataset file the run read (same path, same SHA-256)",
+    "REPLAY_DATASET_CHANGED": "the dataset changed since the run: restore the exact file the run read (its "
+    "SHA-256 is in run_start), e.g. from version control or archive/",
+    "REPLAY_STRATEGY_CHANGED": "the strategy's code changed since the run: check out the version the run "
+    "used, or pass --allow-strategy-change to replay anyway (expect differences)",
     # operations (treasure/ops: status, diagnose, events, checklists, halt/resume, ack, rotate, archive)
     "QUERY_INVALID": "filters look like payload.duration_ms>1000 or level=ERROR; times are ts_ms "
     "integers or ISO-8601 UTC dates (2026-01-05 or 2026-01-05T10:00:00Z)",
