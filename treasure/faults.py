@@ -91,7 +91,7 @@ class Fault:
     def spec(self) -> str:
         if callable(self.action):
             name = getattr(self.action, "__name__", "callback")
-            return f"<{name}>@{self.point}:{self.at}{'+' if self.repeat else ''}"
+            return f"{name}()@{self.point}:{self.at}{'+' if self.repeat else ''}"
         action = f"sleep={self.seconds:g}" if self.action == "sleep" else self.action
         return f"{action}@{self.point}:{self.at}{'+' if self.repeat else ''}"
 

@@ -1,0 +1,224 @@
+"""The SSOT approval lock: what an operator approved, so any later change is caught before a run.
+
+``spec/ssot.lock`` records the SHA-256 of ``spec/ssot.json``, of every JSON file under ``spec/``
+and ``truth/`` (the config schema and the event/report contracts), and of the pinned dataset, as
+they were when someone ran ``treasure ssot approve``. Only that command writes it. The pre-run
+checklist and the e2 gate call :func:`check_tamper`, which names every file that differs, vanished
+or was never approved, so a hand-edited config, a loosened schema or a swapped dataset cannot reach
+a run unnoticed. The lock holds no clock or user: who approved and when is the version control's
+job, and the same tree always produces the same lock bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from treasure.config import load_config
+from treasure.contracts import check_schema, error_field, first_error
+from treasure.errors import ConfigError, DataError, TreasureError
+from treasure.jsonio import atomic_write_json, dumps_pretty, read_json
+from treasure.workspace import Workspace
+
+LOCK_NAME = "ssot.lock"
+LOCK_VERSION = 1
+SSOT_REL = "spec/ssot.json"
+_NOTE = "written by `treasure ssot approve`; do not edit by hand"
+_SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+LOCK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["lock_version", "files", "dataset"],
+    "properties": {
+        "lock_version": {"const": LOCK_VERSION},
+        "note": {"type": "string"},
+        "files": {"type": "object", "additionalProperties": _SHA, "required": [SSOT_REL],
+                  "propertyNames": {"pattern": "^(spec|truth)/[^\\\\]+\\.json$"}},
+        "dataset": {"type": "object", "additionalProperties": False, "required": ["path", "sha256"],
+                    "properties": {"path": {"type": "string", "minLength": 1}, "sha256": _SHA}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class TamperFinding:
+    """One difference between the workspace and its approval: stable ``code``, workspace-relative
+    ``path`` and a message saying what changed."""
+
+    code: str
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The approved state: file SHA-256s by workspace-relative path, and the dataset's."""
+
+    files: dict[str, str]
+    dataset_path: str
+    dataset_sha256: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {"lock_version": LOCK_VERSION, "note": _NOTE, "files": dict(sorted(self.files.items())),
+                "dataset": {"path": self.dataset_path, "sha256": self.dataset_sha256}}
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What ``approve`` wrote and how it differs from the previous lock (empty lists: unchanged)."""
+
+    lock: Lock
+    path: Path
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    previous_valid: bool
+
+
+def _as_workspace(workspace: Workspace | str | os.PathLike[str]) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+
+
+def lock_path(workspace: Workspace | str | os.PathLike[str]) -> Path:
+    return _as_workspace(workspace).spec_dir / LOCK_NAME
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tracked_files(ws: Workspace) -> list[str]:
+    """Workspace-relative paths the lock covers: every ``*.json`` under spec/ and truth/."""
+    found = []
+    for folder in (ws.spec_dir, ws.truth_dir):
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*.json"):
+            rel = path.relative_to(ws.root).as_posix()
+            if any(part.startswith(".") for part in rel.split("/")) or not path.is_file():
+                continue
+            found.append(rel)
+    return sorted(found)
+
+
+def compute_lock(workspace: Workspace | str | os.PathLike[str]) -> Lock:
+    """The lock the workspace would get now; refuses states that must not be approved (an SSOT or
+    schema that does not validate, a dataset that is missing or differs from the SSOT's pin)."""
+    ws = _as_workspace(workspace)
+    config = load_config(ws.ssot_path, ws.config_schema_path, display_path=SSOT_REL)
+    files = {}
+    for rel in tracked_files(ws):
+        path = ws.root / rel
+        if rel != SSOT_REL and (rel.startswith("truth/") or rel.endswith(".schema.json")):
+            check_schema(read_json(path, code="SCHEMA_INVALID"), source=rel)
+        files[rel] = _sha256(path)
+    section = config.section("dataset")
+    dataset = ws.resolve_inside(section["path"], field="dataset.path", source=SSOT_REL)
+    from treasure.data import sha256_file
+
+    sha = sha256_file(dataset)
+    if sha != section["sha256"]:
+        raise DataError("DATA_SHA_MISMATCH", f"the dataset's SHA-256 {sha[:12]}… is not the one the SSOT "
+                        f"pins ({section['sha256'][:12]}…); refusing to approve",
+                        path=ws.relative(dataset), field="dataset.sha256",
+                        hint="restore the pinned dataset, or set dataset.sha256 in the SSOT to "
+                        f"{sha} if this file is the one to approve")
+    return Lock(files, ws.relative(dataset), sha)
+
+
+def read_lock(workspace: Workspace | str | os.PathLike[str]) -> Lock:
+    """Parse and validate spec/ssot.lock (LOCK_MISSING / LOCK_INVALID otherwise)."""
+    ws = _as_workspace(workspace)
+    path = lock_path(ws)
+    if not path.exists():
+        raise ConfigError("LOCK_MISSING", "no approval lock (spec/ssot.lock)", path=f"spec/{LOCK_NAME}")
+    doc = read_json(path, code="LOCK_INVALID")
+    found = first_error(Draft202012Validator(LOCK_SCHEMA), doc)
+    if found is not None:
+        raise ConfigError("LOCK_INVALID", f"malformed lock: {found.message}", path=f"spec/{LOCK_NAME}",
+                          field=error_field(found))
+    for rel in [*doc["files"], doc["dataset"]["path"]]:
+        try:
+            ws.resolve_inside(rel, field="files", source=f"spec/{LOCK_NAME}")
+        except TreasureError as exc:
+            raise ConfigError("LOCK_INVALID", f"the lock names {rel!r}, outside the workspace",
+                              path=f"spec/{LOCK_NAME}", field="files") from exc
+    return Lock(dict(doc["files"]), doc["dataset"]["path"], doc["dataset"]["sha256"])
+
+
+def approve(workspace: Workspace | str | os.PathLike[str]) -> Approval:
+    """Record the current spec/, truth/ and dataset as approved (atomic write of spec/ssot.lock).
+    Cheap and idempotent: the same tree always writes the same bytes."""
+    ws = _as_workspace(workspace)
+    lock = compute_lock(ws)
+    try:
+        previous: Lock | None = read_lock(ws)
+    except ConfigError:
+        previous = None
+    path = lock_path(ws)
+    data = dumps_pretty(lock.to_document())
+    if not path.exists() or path.read_bytes() != data:
+        atomic_write_json(path, lock.to_document())
+    old = previous.files if previous else {}
+    if previous is not None:
+        old = {**old, f"dataset:{previous.dataset_path}": previous.dataset_sha256}
+    new = {**lock.files, f"dataset:{lock.dataset_path}": lock.dataset_sha256}
+    return Approval(
+        lock, path,
+        added=sorted(set(new) - set(old)),
+        changed=sorted(k for k in set(new) & set(old) if new[k] != old[k]),
+        removed=sorted(set(old) - set(new)),
+        previous_valid=previous is not None,
+    )
+
+
+def check_tamper(workspace: Workspace | str | os.PathLike[str]) -> list[TamperFinding]:
+    """Every difference between the workspace and its last approval, sorted by path (empty: clean).
+
+    Never raises for a tampered state: a missing or malformed lock is itself a finding
+    (LOCK_MISSING / LOCK_INVALID), so a gate can print everything at once.
+    """
+    ws = _as_workspace(workspace)
+    try:
+        lock = read_lock(ws)
+    except ConfigError as exc:
+        return [TamperFinding(exc.code, f"spec/{LOCK_NAME}", exc.message)]
+    findings: list[TamperFinding] = []
+    for rel, approved in sorted(lock.files.items()):
+        path = ws.root / rel
+        if not path.is_file():
+            findings.append(TamperFinding("TAMPER_MISSING", rel, "approved file is missing"))
+            continue
+        now = _sha256(path)
+        if now != approved:
+            code = "TAMPER_SSOT" if rel == SSOT_REL else "TAMPER_SCHEMA"
+            findings.append(TamperFinding(code, rel, f"changed since approval (sha256 {approved[:12]}… -> "
+                                                     f"{now[:12]}…)"))
+    for rel in tracked_files(ws):
+        if rel not in lock.files:
+            findings.append(TamperFinding("TAMPER_UNAPPROVED", rel, "not in the approval lock"))
+    dataset = ws.root / lock.dataset_path
+    if not dataset.is_file():
+        findings.append(TamperFinding("TAMPER_DATASET", lock.dataset_path, "the approved dataset is missing"))
+    else:
+        now = _sha256(dataset)
+        if now != lock.dataset_sha256:
+            findings.append(TamperFinding("TAMPER_DATASET", lock.dataset_path,
+                                          f"changed since approval (sha256 {lock.dataset_sha256[:12]}… -> "
+                                          f"{now[:12]}…)"))
+    return sorted(findings, key=lambda f: (f.path, f.code))
