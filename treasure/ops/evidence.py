@@ -1,0 +1,382 @@
+"""Evidence other parts of Treasure write, read defensively: gates, recon, SSOT lock, the DB.
+
+Each piece may be absent (not run yet, or an installation without that part) or broken (a torn or
+hand-edited file). Readers here never raise for that: they return a state with ``problem`` set so
+a checklist can say "warn: not available" or "fail: unreadable" with a reason, instead of a
+traceback. Formats are read through their public files:
+
+- ``evidence/gates.json`` (``treasure verify``; truth/gates_report.schema.json): ``gates`` is a
+  list of ``{name, status: passed|failed|skipped|missing, reason}``.
+- ``reports/recon_report.json`` and ``logs/events/run_recon-<run_id>.jsonl`` (``treasure recon``):
+  ``mismatches`` is a list of ``{code, order_id, ...}``; RECON ``recon_mismatch`` events carry
+  ``payload.code``.
+- ``spec/ssot.lock`` (``treasure ssot approve``): a JSON object whose ``ssot_sha256`` (or
+  ``sha256``) is the approved SSOT file's SHA-256.
+- the SQLite DB at the SSOT's ``persistence.db_path`` when ``persistence.enabled``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from treasure.errors import TreasureError
+from treasure.workspace import Workspace
+
+#: The runbook's gate suite (Step 2), in its order.
+RUNBOOK_GATES = ("e2", "phase2", "determinism", "persist", "dryrun-live", "events")
+GATE_STATUSES = ("passed", "failed", "skipped", "missing")
+RECON_CODES = ("PRICE_MISMATCH", "FEE_MISMATCH", "MISSING_FILL", "ORDER_STATE_DRIFT")
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def read_json_doc(path: Path) -> tuple[Any, str | None]:
+    """``(document, None)``, or ``(None, problem)`` for an absent, unreadable or invalid file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, "absent"
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        line = raw[: exc.pos].count(b"\n") + 1 if exc.pos is not None else "?"
+        return None, f"invalid JSON at line {line}: {exc.msg}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_sha(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64
+
+
+# ------------------------------------------------------------------------------------------
+# gates
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GateState:
+    """What evidence/gates.json says; ``ran`` is False when there is no report yet."""
+
+    path: Path
+    ran: bool
+    gates: dict[str, str] = field(default_factory=dict)  # name -> passed|failed|skipped|missing
+    reasons: dict[str, str] = field(default_factory=dict)
+    overall: str | None = None
+    problem: str | None = None
+    mtime: float | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, status in self.gates.items() if status == "failed"]
+
+    def status_of(self, name: str) -> str | None:
+        return self.gates.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": "evidence/gates.json", "ran": self.ran, "overall": self.overall,
+                "gates": dict(sorted(self.gates.items())), "failed": sorted(self.failed),
+                "problem": self.problem}
+
+
+def read_gates(ws: Workspace) -> GateState:
+    path = ws.evidence_dir / "gates.json"
+    doc, problem = read_json_doc(path)
+    if problem == "absent":
+        return GateState(path, ran=False)
+    mtime = path.stat().st_mtime if path.exists() else None
+    if problem is not None:
+        return GateState(path, ran=True, problem=problem, mtime=mtime)
+    entries = doc.get("gates") if isinstance(doc, dict) else None
+    if isinstance(entries, dict):  # tolerate {name: {status}} as well as the documented list
+        entries = [dict(v, name=k) if isinstance(v, dict) else {"name": k, "status": v} for k, v in entries.items()]
+    if not isinstance(entries, list):
+        return GateState(path, ran=True, problem="unexpected shape: no 'gates' list", mtime=mtime)
+    gates: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return GateState(path, ran=True, problem="unexpected shape: a gate entry has no name", mtime=mtime)
+        status = entry.get("status", entry.get("outcome"))
+        gates[entry["name"]] = status if status in GATE_STATUSES else "unknown"
+        if entry.get("reason"):
+            reasons[entry["name"]] = str(entry["reason"])
+    overall = doc.get("status") if isinstance(doc.get("status"), str) else None
+    return GateState(path, ran=True, gates=gates, reasons=reasons, overall=overall, mtime=mtime)
+
+
+# ------------------------------------------------------------------------------------------
+# reconciliation
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReconState:
+    """Reconciliation evidence for one run: a report and/or RECON events."""
+
+    run_id: str
+    source: str | None = None          # "report", "events" or None (no evidence)
+    mismatches: int = 0
+    matched: int | None = None
+    by_code: dict[str, int] = field(default_factory=dict)
+    halted: bool = False
+    first_hash: str | None = None       # of the first recon_mismatch event (a stable alert key)
+    digest: str | None = None           # of the report's mismatches (when only a report exists)
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "mismatches": self.mismatches, "matched": self.matched,
+                "by_code": dict(sorted(self.by_code.items())), "halted": self.halted, "problem": self.problem}
+
+
+def recon_log_id(run_id: str) -> str | None:
+    """The run id of a run's recon log (``recon-<run_id>``), None if it would be too long."""
+    from treasure.workspace import RUN_ID_PATTERN
+
+    candidate = f"recon-{run_id}"
+    return candidate if RUN_ID_PATTERN.fullmatch(candidate) else None
+
+
+def recon_report_paths(ws: Workspace, run_id: str) -> list[Path]:
+    return [ws.run_reports(run_id) / "recon_report.json", ws.reports_dir / "recon_report.json"]
+
+
+def read_recon(ws: Workspace, run_id: str, *, latest_run: str | None = None) -> ReconState:
+    """Recon evidence for ``run_id``: its RECON events if any, else a recon report naming it."""
+    from treasure.ops.query import EventFilter, iter_events  # query -> segments: no cycle at import
+    from treasure.ops.segments import run_segments
+
+    log_id = recon_log_id(run_id)
+    if log_id is not None and run_segments(ws, log_id):
+        by_code: dict[str, int] = {}
+        first_hash = None
+        halted = False
+        try:
+            for hit in iter_events(ws, log_id, EventFilter(types=("recon_mismatch", "halt"))):
+                event = hit.event
+                if event["event_type"] == "halt":
+                    halted = True
+                    continue
+                code = str((event.get("payload") or {}).get("code", "UNKNOWN"))
+                by_code[code] = by_code.get(code, 0) + 1
+                first_hash = first_hash or event.get("hash")
+        except TreasureError as exc:
+            return ReconState(run_id, source="events", problem=f"{exc.code}: {exc.message}")
+        report = _recon_report_for(ws, run_id, latest_run)
+        matched = report[0].get("matched") if report and isinstance(report[0], dict) else None
+        return ReconState(run_id, "events", sum(by_code.values()), matched if isinstance(matched, int) else None,
+                          by_code, halted, first_hash)
+    found = _recon_report_for(ws, run_id, latest_run)
+    if found is None:
+        return ReconState(run_id)
+    doc, problem = found
+    if problem is not None:
+        return ReconState(run_id, source="report", problem=problem)
+    items = doc.get("mismatches")
+    if isinstance(items, int):
+        count, by_code, digest = items, {}, hashlib.sha256(str(items).encode()).hexdigest()
+    elif isinstance(items, list):
+        count = len(items)
+        by_code = {}
+        for item in items:
+            code = str(item.get("code", "UNKNOWN")) if isinstance(item, dict) else "UNKNOWN"
+            by_code[code] = by_code.get(code, 0) + 1
+        from treasure.canonical import canonical_bytes
+
+        try:
+            digest = hashlib.sha256(canonical_bytes(items)).hexdigest()
+        except (TypeError, ValueError):
+            digest = hashlib.sha256(orjson.dumps(items)).hexdigest()
+    else:
+        return ReconState(run_id, source="report", problem="unexpected shape: no 'mismatches' list")
+    matched = doc.get("matched", doc.get("matched_count"))
+    halted = bool(doc.get("halted") or doc.get("escalated"))
+    return ReconState(run_id, "report", count, matched if isinstance(matched, int) else None, by_code,
+                      halted, None, digest)
+
+
+def _recon_report_for(ws: Workspace, run_id: str, latest_run: str | None) -> tuple[Any, str | None] | None:
+    """The recon report about ``run_id``: its own copy, or the latest one if it names this run (or
+    names no run and this is the latest run)."""
+    for path in recon_report_paths(ws, run_id):
+        doc, problem = read_json_doc(path)
+        if problem == "absent":
+            continue
+        if problem is not None:
+            return None, f"{ws.relative(path)}: {problem}"
+        if not isinstance(doc, dict):
+            return None, f"{ws.relative(path)}: unexpected shape (not an object)"
+        named = doc.get("run_id")
+        if named == run_id or (named is None and (latest_run is None or latest_run == run_id)):
+            return doc, None
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# SSOT approval lock
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LockState:
+    present: bool
+    approved_sha256: str | None = None
+    current_sha256: str | None = None
+    problem: str | None = None
+
+    @property
+    def matches(self) -> bool | None:
+        if not self.present or self.approved_sha256 is None:
+            return None
+        return self.approved_sha256 == self.current_sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"present": self.present, "approved_sha256": self.approved_sha256,
+                "current_sha256": self.current_sha256, "matches": self.matches, "problem": self.problem}
+
+
+def ssot_lock_path(ws: Workspace) -> Path:
+    return ws.spec_dir / "ssot.lock"
+
+
+def read_lock(ws: Workspace) -> LockState:
+    current = sha256_file(ws.ssot_path) if ws.ssot_path.is_file() else None
+    doc, problem = read_json_doc(ssot_lock_path(ws))
+    if problem == "absent":
+        return LockState(False, current_sha256=current)
+    if problem is not None:
+        return LockState(True, current_sha256=current, problem=problem)
+    approved = None
+    if isinstance(doc, dict):
+        for key in ("ssot_sha256", "sha256"):
+            if _is_sha(doc.get(key)):
+                approved = doc[key]
+                break
+        if approved is None and isinstance(doc.get("ssot"), dict) and _is_sha(doc["ssot"].get("sha256")):
+            approved = doc["ssot"]["sha256"]
+    if approved is None:
+        return LockState(True, current_sha256=current, problem="unexpected shape: no ssot_sha256")
+    return LockState(True, approved, current)
+
+
+# ------------------------------------------------------------------------------------------
+# database
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DbState:
+    """``state``: disabled | absent (enabled, not created yet) | ok | broken | unknown (no SSOT)."""
+
+    enabled: bool
+    path: Path | None
+    state: str
+    detail: str = ""
+
+    def to_dict(self, ws: Workspace) -> dict[str, Any]:
+        return {"enabled": self.enabled, "path": ws.relative(self.path) if self.path else None,
+                "state": self.state, "detail": self.detail}
+
+
+def read_ssot(ws: Workspace) -> tuple[dict[str, Any] | None, str | None]:
+    """The SSOT document as written (not validated: the checklist reports schema problems itself)."""
+    doc, problem = read_json_doc(ws.ssot_path)
+    if problem is None and not isinstance(doc, dict):
+        return None, "not a JSON object"
+    return doc, problem
+
+
+def db_path(ws: Workspace, ssot: dict[str, Any] | None) -> tuple[bool, Path | None, str | None]:
+    """``(enabled, path, problem)`` from the SSOT's persistence section."""
+    section = (ssot or {}).get("persistence") or {}
+    if not isinstance(section, dict):
+        return False, None, "persistence is not an object"
+    enabled = section.get("enabled") is True
+    raw = section.get("db_path", "data/treasure.db")
+    try:
+        return enabled, ws.resolve_inside(str(raw), field="persistence.db_path"), None
+    except TreasureError as exc:
+        return enabled, None, exc.message
+
+
+def check_db(path: Path, *, full: bool = False) -> tuple[bool, str]:
+    """Open read-only and run SQLite's own check; ``(ok, detail)``. Never writes to the file."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return False, f"cannot open: {exc}"
+    try:
+        rows = conn.execute("PRAGMA integrity_check" if full else "PRAGMA quick_check").fetchall()
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+    except sqlite3.Error as exc:
+        return False, f"not a usable SQLite database: {exc}"
+    finally:
+        conn.close()
+    result = "; ".join(str(r[0]) for r in rows[:3])
+    if result != "ok":
+        return False, f"integrity check: {result}"
+    return True, f"integrity ok, {tables} table(s)"
+
+
+def read_db(ws: Workspace, ssot: dict[str, Any] | None = None) -> DbState:
+    if ssot is None:
+        ssot, problem = read_ssot(ws)
+        if problem is not None:
+            return DbState(False, None, "unknown", f"SSOT {problem}")
+    enabled, path, problem = db_path(ws, ssot)
+    if problem is not None:
+        return DbState(enabled, None, "broken" if enabled else "disabled", problem)
+    if not enabled:
+        return DbState(False, path, "disabled", "persistence.enabled is false")
+    assert path is not None
+    if not path.exists():
+        writable = path.parent.is_dir() or not path.parent.exists()
+        return DbState(True, path, "absent", "not created yet: the first run with --db creates it"
+                       if writable else f"{path.parent} is not a folder")
+    if path.is_dir():
+        return DbState(True, path, "broken", "is a directory")
+    ok, detail = check_db(path)
+    return DbState(True, path, "ok" if ok else "broken", detail)
+
+
+def backup_db(src: Path, folder: Path) -> tuple[Path, bool]:
+    """Online, consistent copy with SQLite's backup API (safe while a run writes), checked with
+    ``PRAGMA integrity_check`` and named after its content (``<db stem>-<sha256[:12]>.db``, so an
+    unchanged DB is not copied twice). Returns ``(path, created)``."""
+    import os
+    import tempfile
+
+    from treasure.jsonio import fsync_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            target = sqlite3.connect(tmp_name)
+            try:
+                source.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # a backup is one self-contained file
+            finally:
+                target.close()
+        finally:
+            source.close()
+        ok, detail = check_db(Path(tmp_name), full=True)
+        if not ok:
+            raise sqlite3.DatabaseError(detail)
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        dest = folder / f"{src.stem}-{sha256_file(Path(tmp_name))[:12]}.db"
+        if dest.exists():
+            return dest, False
+        os.replace(tmp_name, dest)
+        fsync_dir(folder)
+        return dest, True
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)

@@ -1,0 +1,188 @@
+"""``treasure rotate``: split event logs over a size limit into parts, keeping the hash chain.
+
+The runbook rotates logs over 100 MB. A log is one hash chain, so rotation must not touch a
+single event: the live file ``run_<id>.jsonl`` is cut at line boundaries into rotated parts
+``run_<id>.jsonl.<N>`` (numbered after the existing ones, oldest first, each at most the limit
+unless one line alone is larger) and a new live file holding the last chunk. Bytes are copied,
+never re-serialised, so ``verify_log(ws.log_parts(run_id))`` passes exactly as before, and the
+concatenation of the new files is checked to hash to the original before anything is renamed.
+
+Only finished logs (ending with ``run_end``) and auxiliary logs are rotated by default: renaming a
+file a run still appends to would lose its later writes. A rotation interrupted between its
+renames leaves parts that duplicate the live file's start; the next rotation detects that (the
+parts' bytes are a prefix of the live file), removes them and starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from treasure.errors import TreasureIOError
+from treasure.jsonio import fsync_dir
+from treasure.ops import OpsError
+from treasure.ops.archive import log_state
+from treasure.ops.segments import LIVE_ORDER, Segment, line_object, local_segments, read_first_line, read_last_line
+from treasure.workspace import Workspace
+
+DEFAULT_MAX_MB = 100.0
+_CHUNK = 1 << 20
+
+
+@dataclass
+class RotateResult:
+    run_id: str
+    action: str                  # rotated | under_limit | skipped | repaired+rotated
+    live_bytes: int
+    parts: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def max_bytes_from_mb(max_mb: float) -> int:
+    if not max_mb > 0:
+        raise OpsError("QUERY_INVALID", f"--max-mb must be > 0 (got {max_mb})", field="--max-mb")
+    return int(max_mb * 1024 * 1024)
+
+
+def _stale_prefix_parts(ws: Workspace, segments: list[Segment]) -> list[Path] | None:
+    """Parts left by an interrupted rotation (their bytes are the live file's first bytes), or
+    None if the parts and the live file chain normally."""
+    parts, live = segments[:-1], segments[-1]
+    if not parts or live.path is None:
+        return None
+    first_live = line_object(read_first_line(live.path))
+    last_part = line_object(read_last_line(parts[-1].path)) if parts[-1].path else {}
+    if not isinstance(first_live.get("seq"), int) or not isinstance(last_part.get("seq"), int):
+        return None
+    if first_live["seq"] > last_part["seq"]:
+        return None
+    digest = hashlib.sha256()
+    total = 0
+    for part in parts:
+        assert part.path is not None
+        with open(part.path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                digest.update(chunk)
+                total += len(chunk)
+    prefix = hashlib.sha256()
+    with open(live.path, "rb") as handle:
+        remaining = total
+        while remaining > 0:
+            chunk = handle.read(min(_CHUNK, remaining))
+            if not chunk:
+                break
+            prefix.update(chunk)
+            remaining -= len(chunk)
+    if remaining == 0 and prefix.digest() == digest.digest():
+        return [p.path for p in parts if p.path is not None]
+    raise OpsError("ROTATE_CONFLICT", f"rotated parts of run {live.run_id} overlap its live log "
+                   f"(live starts at seq {first_live['seq']}, last part ends at seq {last_part['seq']})",
+                   path=ws.relative(live.path))
+
+
+def rotate_run(ws: Workspace, run_id: str, max_bytes: int, *, include_open: bool = False) -> RotateResult:
+    """Rotate one run's live log if it is over ``max_bytes``."""
+    segments = local_segments(ws, run_id)
+    if not segments or segments[-1].order != LIVE_ORDER:
+        return RotateResult(run_id, "skipped", 0, reason="no live log in logs/events/")
+    live = segments[-1]
+    assert live.path is not None
+    if live.size <= max_bytes:
+        return RotateResult(run_id, "under_limit", live.size)
+    if not include_open and log_state(segments) == "open":
+        return RotateResult(run_id, "skipped", live.size,
+                            reason="open: no run_end yet (a run may be writing it; pass --include-open if it crashed)")
+    action = "rotated"
+    stale = _stale_prefix_parts(ws, segments)
+    if stale:
+        for path in stale:
+            path.unlink()
+        fsync_dir(ws.logs_dir)
+        segments = local_segments(ws, run_id)
+        action = "repaired+rotated"
+    next_part = max((s.order for s in segments[:-1]), default=0) + 1
+    before = os.stat(live.path)
+    chunks = _split(live.path, max_bytes, ws.logs_dir)
+    try:
+        if len(chunks) < 2:
+            return RotateResult(run_id, "skipped", live.size, reason="a single line is larger than the limit")
+        after = os.stat(live.path)
+        if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
+            raise OpsError("ROTATE_BUSY", f"the log of run {run_id} changed while it was being rotated",
+                           path=ws.relative(live.path))
+        names = []
+        for offset, tmp in enumerate(chunks[:-1]):
+            target = ws.logs_dir / f"{live.name}.{next_part + offset}"
+            if target.exists():
+                raise OpsError("ROTATE_CONFLICT", f"{target.name} already exists", path=ws.relative(target))
+            os.replace(tmp, target)
+            names.append(ws.relative(target))
+        os.replace(chunks[-1], live.path)
+        fsync_dir(ws.logs_dir)
+    finally:
+        for tmp in chunks:
+            tmp.unlink(missing_ok=True)
+    return RotateResult(run_id, action, os.stat(live.path).st_size, names)
+
+
+def _split(path: Path, max_bytes: int, folder: Path) -> list[Path]:
+    """Copy ``path`` into temp files of at most ``max_bytes`` each, cut at line boundaries, and
+    check their concatenation hashes to the original. Returns the temp files in order."""
+    chunks: list[Path] = []
+    original = hashlib.sha256()
+    out = None
+    size = 0
+
+    def start() -> Any:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".rot", dir=folder)
+        chunks.append(Path(name))
+        return os.fdopen(fd, "wb", buffering=_CHUNK)
+
+    def finish(handle: Any) -> None:
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+
+    try:
+        with open(path, "rb", buffering=_CHUNK) as source:
+            for line in source:
+                original.update(line)
+                if out is None or (size + len(line) > max_bytes and size > 0):
+                    if out is not None:
+                        finish(out)
+                    out, size = start(), 0
+                out.write(line)
+                size += len(line)
+        if out is not None:
+            finish(out)
+            out = None
+    except OSError as exc:
+        if out is not None:
+            out.close()
+        for tmp in chunks:
+            tmp.unlink(missing_ok=True)
+        raise TreasureIOError("IO_ERROR", f"rotation failed: {exc.strerror or exc}", path=str(path)) from exc
+    copied = hashlib.sha256()
+    for tmp in chunks:  # read back what was written: only then may the original be replaced
+        with open(tmp, "rb") as handle:
+            for block in iter(lambda: handle.read(_CHUNK), b""):
+                copied.update(block)
+    if original.digest() != copied.digest():  # pragma: no cover - a disk that lies
+        for tmp in chunks:
+            tmp.unlink(missing_ok=True)
+        raise TreasureIOError("IO_ERROR", "rotated copy differs from the original", path=str(path))
+    return chunks
+
+
+def rotate(ws: Workspace, max_bytes: int, run_ids: Iterable[str] | None = None, *,
+           include_open: bool = False) -> list[RotateResult]:
+    """Rotate every (or the given) run's live log over ``max_bytes``."""
+    ids = sorted(set(run_ids)) if run_ids else ws.run_ids()
+    return [rotate_run(ws, run_id, max_bytes, include_open=include_open) for run_id in ids]

@@ -1,0 +1,158 @@
+"""The catalog of runs in a workspace: ids, verdicts, where their evidence lives.
+
+Replaces the runbook's ``ls -lt reports/*.json`` and ``wc -l logs/events/run_*.jsonl``: a run is
+known by its event log (in logs/events/ or an archive) or its reports (reports/runs/<id>/). Its
+status comes from its court report, else from the log's last event (``run_end``), else it is
+``open`` (still running, or crashed before run_end). Logs named ``run_recon-<id>`` are a run's
+reconciliation record, not runs of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from treasure.errors import RunError
+from treasure.ops import OpsError
+from treasure.ops.archive import archived_run_ids, log_state
+from treasure.ops.evidence import read_json_doc
+from treasure.ops.segments import line_object, local_segments, read_last_line
+from treasure.workspace import Workspace, check_run_id
+
+RECON_PREFIX = "recon-"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run as ``treasure status`` lists it."""
+
+    run_id: str
+    status: str              # complete | halted | error | open | unknown
+    reason: str | None
+    location: str            # logs | archive | none
+    log_bytes: int
+    segments: int
+    events: int | None       # from the court report or the archive manifest (None: not counted)
+    court: dict[str, Any] | None
+    court_problem: str | None
+    sort_key: float          # newest first: court report (else log) modification time
+
+    def to_dict(self) -> dict[str, Any]:
+        metrics = (self.court or {}).get("metrics") or {}
+        by_level = ((self.court or {}).get("events") or {}).get("by_level") or {}
+        return {"run_id": self.run_id, "status": self.status, "reason": self.reason,
+                "location": self.location, "log_bytes": self.log_bytes, "segments": self.segments,
+                "events": self.events, "errors": by_level.get("ERROR"), "criticals": by_level.get("CRITICAL"),
+                "final_equity_usd": metrics.get("final_equity_usd"), "total_return": metrics.get("total_return"),
+                "court_problem": self.court_problem}
+
+
+def court_path(ws: Workspace, run_id: str) -> Path:
+    return ws.run_reports(run_id) / "court_report.json"
+
+
+def read_court(ws: Workspace, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The run's court report, or ``(None, problem)`` ("absent", or why it is unreadable)."""
+    doc, problem = read_json_doc(court_path(ws, run_id))
+    if problem is None and not isinstance(doc, dict):
+        return None, "not a JSON object"
+    return doc, problem
+
+
+def is_recon_log(run_id: str) -> bool:
+    return run_id.startswith(RECON_PREFIX)
+
+
+def all_run_ids(ws: Workspace) -> list[str]:
+    """Every engine run id with a log (local or archived) or a reports folder, sorted."""
+    ids = set(ws.run_ids()) | set(archived_run_ids(ws))
+    runs_dir = ws.reports_dir / "runs"
+    if runs_dir.is_dir():
+        ids |= {p.name for p in runs_dir.iterdir() if p.is_dir()}
+    valid = set()
+    for run_id in ids:
+        try:
+            check_run_id(run_id)
+        except RunError:
+            continue
+        if not is_recon_log(run_id) or (ws.run_reports(run_id) / "court_report.json").exists():
+            valid.add(run_id)
+    return sorted(valid)
+
+
+def run_info(ws: Workspace, run_id: str, *, archived: dict[str, Any] | None = None) -> RunInfo:
+    court, problem = read_court(ws, run_id)
+    segments = local_segments(ws, run_id)
+    member = (archived if archived is not None else archived_run_ids(ws)).get(run_id)
+    location = "logs" if segments else "archive" if member is not None else "none"
+    log_bytes = sum(s.size for s in segments)
+    events = None
+    status, reason = "unknown", None
+    if court is not None:
+        status, reason = str(court.get("status", "unknown")), court.get("reason")
+        events = (court.get("events") or {}).get("total")
+    elif segments:
+        last = line_object(read_last_line(segments[-1].path)) if segments[-1].path else {}
+        if last.get("event_type") == "run_end":
+            payload = last.get("payload") or {}
+            status, reason = str(payload.get("status", "unknown")), payload.get("reason")
+            events = last.get("seq", -1) + 1 if isinstance(last.get("seq"), int) else None
+        else:
+            status = "open" if log_state(segments) == "open" else "unknown"
+    elif member is not None:
+        status = member.end_status or "open"
+    if member is not None and not segments:
+        log_bytes = 0
+        events = events if events is not None else (member.last_seq + 1 if member.last_seq is not None else None)
+    sort_key = _mtime(court_path(ws, run_id)) or (_mtime(segments[-1].path) if segments else 0.0)
+    return RunInfo(run_id, status, reason, location, log_bytes, len(segments), events, court,
+                   None if problem in (None, "absent") else problem, sort_key)
+
+
+def list_runs(ws: Workspace) -> list[RunInfo]:
+    """Every run, newest first (ties by id, so the order is stable)."""
+    archived = archived_run_ids(ws)
+    infos = [run_info(ws, run_id, archived=archived) for run_id in all_run_ids(ws)]
+    return sorted(infos, key=lambda r: (-r.sort_key, r.run_id))
+
+
+def latest_run_id(ws: Workspace) -> str:
+    """The run of reports/court_report.json (the engine's latest copy), else the newest run."""
+    doc, problem = read_json_doc(ws.reports_dir / "court_report.json")
+    if problem is None and isinstance(doc, dict) and isinstance(doc.get("run_id"), str):
+        return doc["run_id"]
+    runs = list_runs(ws)
+    if not runs:
+        raise RunError("RUN_UNKNOWN", "no runs in this workspace yet", field="run_id",
+                       hint="start one with `treasure run`")
+    return runs[0].run_id
+
+
+def resolve_run_id(ws: Workspace, run_id: str | None) -> str:
+    """``None`` or ``latest`` -> the latest run; otherwise a valid id of a known run."""
+    if run_id in (None, "latest"):
+        return latest_run_id(ws)
+    check_run_id(run_id)
+    if not (local_segments(ws, run_id) or ws.run_reports(run_id).is_dir()
+            or run_id in archived_run_ids(ws)):
+        raise RunError("RUN_UNKNOWN", f"unknown run {run_id!r}", field="run_id")
+    return run_id
+
+
+def require_court(ws: Workspace, run_id: str) -> dict[str, Any]:
+    court, problem = read_court(ws, run_id)
+    if court is None:
+        path = ws.relative(court_path(ws, run_id))
+        if problem == "absent":
+            raise OpsError("REPORT_MISSING", f"run {run_id} has no court report ({path})", path=path)
+        raise OpsError("EVIDENCE_INVALID", f"court report of run {run_id} is {problem}", path=path)
+    return court
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return os.stat(path).st_mtime if path is not None else None
+    except OSError:
+        return None
