@@ -170,9 +170,12 @@ def reconcile(expected: Ledger, live: Ledger, tolerances: Tolerances) -> ReconRe
                 elif not in_e[i]:
                     detail = f"live filled {q_l[i]:.10g} in {n_l[i]} fill(s); the dry-run never placed the order"
                 else:
-                    detail = (f"filled qty live {q_l[i]:.10g} vs dry-run {q_e[i]:.10g}; {unmatched_l[i]} live and "
-                              f"{uncovered_e[i]} dry-run fill(s) without a counterpart within "
-                              f"{window} ms")
+                    parts = [f"filled qty live {q_l[i]:.10g} vs dry-run {q_e[i]:.10g}"]
+                    if unmatched_l[i]:
+                        parts.append(f"{unmatched_l[i]} live fill(s) with no dry-run fill within {window} ms")
+                    if uncovered_e[i]:
+                        parts.append(f"{uncovered_e[i]} dry-run fill(s) with no live fill within {window} ms")
+                    detail = "; ".join(parts)
             elif code == "ORDER_STATE_DRIFT":
                 before, after = STATES[state_e[i]], STATES[state_l[i]]
                 expected_doc, actual_doc = {"state": before}, {"state": after}
