@@ -1,8 +1,10 @@
 """Gate e2: the workspace's contracts and evidence are well formed.
 
-* every file in spec/ and truth/ (recursively) is JSON, and either a valid draft 2020-12 schema
-  (``*.schema.json``) or a document that validates against its schema (``X.json`` against a
-  sibling ``X.schema.json``; ``spec/ssot.json`` against ``spec/config.schema.json``);
+* every file in spec/ and truth/ (recursively) is JSON (UTF-8, no duplicate keys); every
+  ``*.schema.json`` is a valid draft 2020-12 schema; truth/ holds nothing else; a spec/ document
+  validates against its schema (``spec/ssot.json`` against ``spec/config.schema.json``, ``X.json``
+  against a sibling ``X.schema.json``, ``spec/X.Y`` against ``truth/X_Y.schema.json``; one with
+  no schema is listed in the gate notes);
 * the SSOT loads and validates;
 * the latest reports in reports/ validate against their schemas in truth/, equal their run's copy
   and match their run's evidence (equity curve hash, event count and last hash); a fresh workspace
@@ -28,9 +30,11 @@ _SCHEMA_SUFFIX = ".schema.json"
 
 
 def _fail(title: str, problems: list[str]) -> None:
+    """Fail with the first problem on the first line (the gate summary's reason), then all."""
     if problems:
-        listing = "\n".join(f"  {p}" for p in problems)
-        pytest.fail(f"e2: {title}: {len(problems)} problem(s):\n{listing}", pytrace=False)
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        listing = "".join(f"\n  {p}" for p in problems) if len(problems) > 1 or "\n" in problems[0] else ""
+        pytest.fail(f"e2: {title}: {problems[0].splitlines()[0]}{more}{listing}", pytrace=False)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -80,44 +84,51 @@ def _schema_problems(shown: str, schema: Any) -> list[str]:
     return []
 
 
-def _schema_for(path: Path, workspace: Any) -> Path:
+def _schema_for(path: Path, workspace: Any) -> Path | None:
+    """The schema a spec/ document validates against: the SSOT's, a sibling ``X.schema.json``, or
+    ``truth/<name with '.' as '_'>.schema.json`` (so spec/ssot.lock -> truth/ssot_lock.schema.json)."""
     if path == workspace.ssot_path:
         return workspace.config_schema_path
-    return path.with_name(path.name[: -len(".json")] + _SCHEMA_SUFFIX)
+    sibling = path.with_name(path.name[: -len(".json")] + _SCHEMA_SUFFIX) if path.suffix == ".json" else None
+    contract = workspace.truth_dir / (path.name.replace(".", "_") + _SCHEMA_SUFFIX)
+    for candidate in (sibling, contract):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
 
 
 def _document_problems(shown: str, document: Any, schema_path: Path, workspace: Any) -> list[str]:
     from jsonschema import Draft202012Validator
 
-    schema, error = _load(schema_path) if schema_path.is_file() else (None, "missing")
+    schema, error = _load(schema_path)
     schema_shown = workspace.relative(schema_path)
-    if error is not None:
-        return [f"{shown}: neither a schema (*{_SCHEMA_SUFFIX}) nor a document with a schema "
-                f"(looked for {schema_shown}: {error})"]
-    if _schema_problems(schema_shown, schema):
+    if error is not None or _schema_problems(schema_shown, schema):
         return []  # reported against the schema file itself
     errors = sorted(Draft202012Validator(schema).iter_errors(document), key=lambda e: (_path_of(e), e.message))
     return [f"{shown} field {_path_of(e)}: {e.message} (schema {schema_shown})" for e in errors[:20]]
 
 
-def test_spec_and_truth_hold_valid_schemas_and_documents(treasure_workspace):
+def test_spec_and_truth_hold_valid_schemas_and_documents(treasure_workspace, gate_note):
     ws = treasure_workspace
     problems: list[str] = []
-    files = _files(ws.spec_dir) + _files(ws.truth_dir)
+    unchecked: list[str] = []
     if not _files(ws.truth_dir):
         problems.append(f"{ws.relative(ws.truth_dir)}: no contracts (truth/ is missing or empty)")
-    for path in files:
+    for path in _files(ws.spec_dir) + _files(ws.truth_dir):
         shown = ws.relative(path)
-        if path.suffix != ".json":
-            problems.append(f"{shown}: not a JSON file (spec/ and truth/ hold only JSON schemas and documents)")
-            continue
         document, error = _load(path)
         if error is not None:
             problems.append(f"{shown}: not valid JSON: {error}")
         elif path.name.endswith(_SCHEMA_SUFFIX):
             problems.extend(_schema_problems(shown, document))
+        elif ws.truth_dir in path.parents:
+            problems.append(f"{shown}: not a schema (truth/ holds only *{_SCHEMA_SUFFIX} contracts)")
+        elif (schema := _schema_for(path, ws)) is not None:
+            problems.extend(_document_problems(shown, document, schema, ws))
         else:
-            problems.extend(_document_problems(shown, document, _schema_for(path, ws), ws))
+            unchecked.append(shown)
+    if unchecked:
+        gate_note(f"valid JSON, but no schema to validate against: {', '.join(unchecked)}")
     _fail("spec/ and truth/", problems)
 
 

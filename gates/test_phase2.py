@@ -42,10 +42,12 @@ def close_enough(a: float, b: float) -> bool:
 
 
 def _fail(title: str, problems: list[str]) -> None:
+    """Fail with the first problem on the first line (the gate summary's reason), then the first few."""
     if problems:
-        more = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
-        listing = "\n".join(f"  {p}" for p in problems[:SHOWN])
-        pytest.fail(f"phase2: {title}: {len(problems)} problem(s):\n{listing}{more}", pytrace=False)
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        listing = "".join(f"\n  {p}" for p in problems[:SHOWN]) if len(problems) > 1 else ""
+        tail = f"\n  ... and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+        pytest.fail(f"phase2: {title}: {problems[0]}{more}{listing}{tail}", pytrace=False)
 
 
 @dataclass
