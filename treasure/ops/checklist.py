@@ -159,8 +159,12 @@ def _check_ssot(ws: Workspace) -> Check:
     details = lock.to_dict()
     if lock.present:
         if lock.problem:
-            return Check("pre.ssot", title, "fail", f"spec/ssot.lock is {lock.problem}",
+            return Check("pre.ssot", title, "fail", f"spec/ssot.lock: {lock.problem}",
                          "re-approve with `treasure ssot approve`", details)
+        if lock.tamper:
+            return Check("pre.ssot", title, "fail", "changed since approval: " + "; ".join(lock.tamper),
+                         "review the change; approve it with `treasure ssot approve` or restore the approved files",
+                         details)
         if lock.matches:
             return Check("pre.ssot", title, "pass", f"matches its approval (spec/ssot.lock, {config.sha256[:12]}…)",
                          details=details)
@@ -505,7 +509,7 @@ def _eod_backup(ws: Workspace, dry_run: bool) -> Check:
 
     try:
         dest, created = backup_db(state.path, ws.archive_dir / "db")
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, TreasureError) as exc:
         return Check("eod.db_backup", title, "fail", f"backup of {details['path']} failed: {exc}",
                      HINTS["DB_UNAVAILABLE"], details)
     details["backup"] = ws.relative(dest)

@@ -325,9 +325,10 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         f.count = 1
     elif recon.mismatches:
         codes = ", ".join(f"{c}×{n}" for c, n in sorted(recon.by_code.items()))
-        escalate = recon.mismatches > RECON_ESCALATION or recon.halted
+        escalate = recon.halted or recon.mismatched_orders > RECON_ESCALATION
         f = col.finding("RECON_ESCALATION" if escalate else "RECON_MISMATCH", "critical" if escalate else "error",
-                        f"{recon.mismatches} reconciliation mismatch(es): {codes}")
+                        f"{recon.mismatches} reconciliation mismatch(es) on {recon.mismatched_orders} order(s): "
+                        f"{codes}" + (" — recon halted" if recon.halted else ""))
         f.count = recon.mismatches
         if escalate:
             f.action = f"{ACTIONS['RECON_ESCALATION']}; {ACTIONS['RECON_MISMATCH']}"

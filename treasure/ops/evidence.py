@@ -10,9 +10,10 @@ traceback. Formats are read through their public files:
 - ``reports/recon_report.json`` and ``logs/events/run_recon-<run_id>.jsonl`` (``treasure recon``):
   ``mismatches`` is a list of ``{code, order_id, ...}``; RECON ``recon_mismatch`` events carry
   ``payload.code``.
-- ``spec/ssot.lock`` (``treasure ssot approve``): a JSON object whose ``ssot_sha256`` (or
-  ``sha256``) is the approved SSOT file's SHA-256.
-- the SQLite DB at the SSOT's ``persistence.db_path`` when ``persistence.enabled``.
+- ``spec/ssot.lock`` (``treasure ssot approve``): read and compared by :mod:`treasure.lock`
+  (``files`` maps spec/ and truth/ paths to their approved SHA-256; ``dataset`` the dataset's).
+- the SQLite DB at the SSOT's ``persistence.db_path`` when ``persistence.enabled``, recognised and
+  backed up with :mod:`treasure.store` when installed, else with the stdlib sqlite3 module.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class ReconState:
     run_id: str
     source: str | None = None          # "report", "events" or None (no evidence)
     mismatches: int = 0
+    mismatched_orders: int = 0
     matched: int | None = None
     by_code: dict[str, int] = field(default_factory=dict)
     halted: bool = False
@@ -134,16 +136,21 @@ class ReconState:
     problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "mismatches": self.mismatches, "matched": self.matched,
+        return {"source": self.source, "mismatches": self.mismatches, "mismatched_orders": self.mismatched_orders,
+                "matched": self.matched,
                 "by_code": dict(sorted(self.by_code.items())), "halted": self.halted, "problem": self.problem}
 
 
 def recon_log_id(run_id: str) -> str | None:
-    """The run id of a run's recon log (``recon-<run_id>``), None if it would be too long."""
-    from treasure.workspace import RUN_ID_PATTERN
+    """The run id of a run's recon log: ``recon-<run_id>`` (shortened by treasure.recon when long)."""
+    try:
+        from treasure.recon.report import recon_run_id
+    except ImportError:  # an installation without reconciliation: only the plain form can exist
+        from treasure.workspace import RUN_ID_PATTERN
 
-    candidate = f"recon-{run_id}"
-    return candidate if RUN_ID_PATTERN.fullmatch(candidate) else None
+        candidate = f"recon-{run_id}"
+        return candidate if RUN_ID_PATTERN.fullmatch(candidate) else None
+    return recon_run_id(run_id)
 
 
 def recon_report_paths(ws: Workspace, run_id: str) -> list[Path]:
@@ -158,23 +165,26 @@ def read_recon(ws: Workspace, run_id: str, *, latest_run: str | None = None) -> 
     log_id = recon_log_id(run_id)
     if log_id is not None and run_segments(ws, log_id):
         by_code: dict[str, int] = {}
+        orders: set[str] = set()
         first_hash = None
         halted = False
+        matched = None
         try:
-            for hit in iter_events(ws, log_id, EventFilter(types=("recon_mismatch", "halt"))):
-                event = hit.event
+            for hit in iter_events(ws, log_id, EventFilter(types=("recon_mismatch", "halt", "recon_completed"))):
+                event, payload = hit.event, hit.event.get("payload") or {}
                 if event["event_type"] == "halt":
                     halted = True
-                    continue
-                code = str((event.get("payload") or {}).get("code", "UNKNOWN"))
-                by_code[code] = by_code.get(code, 0) + 1
-                first_hash = first_hash or event.get("hash")
+                elif event["event_type"] == "recon_completed":
+                    matched = payload.get("matched")
+                else:
+                    code = str(payload.get("code", "UNKNOWN"))
+                    by_code[code] = by_code.get(code, 0) + 1
+                    orders.add(str(payload.get("order_id")))
+                    first_hash = first_hash or event.get("hash")
         except TreasureError as exc:
             return ReconState(run_id, source="events", problem=f"{exc.code}: {exc.message}")
-        report = _recon_report_for(ws, run_id, latest_run)
-        matched = report[0].get("matched") if report and isinstance(report[0], dict) else None
-        return ReconState(run_id, "events", sum(by_code.values()), matched if isinstance(matched, int) else None,
-                          by_code, halted, first_hash)
+        return ReconState(run_id, "events", sum(by_code.values()), len(orders),
+                          matched if isinstance(matched, int) else None, by_code, halted, first_hash)
     found = _recon_report_for(ws, run_id, latest_run)
     if found is None:
         return ReconState(run_id)
@@ -182,26 +192,20 @@ def read_recon(ws: Workspace, run_id: str, *, latest_run: str | None = None) -> 
     if problem is not None:
         return ReconState(run_id, source="report", problem=problem)
     items = doc.get("mismatches")
-    if isinstance(items, int):
-        count, by_code, digest = items, {}, hashlib.sha256(str(items).encode()).hexdigest()
-    elif isinstance(items, list):
-        count = len(items)
-        by_code = {}
-        for item in items:
-            code = str(item.get("code", "UNKNOWN")) if isinstance(item, dict) else "UNKNOWN"
-            by_code[code] = by_code.get(code, 0) + 1
-        from treasure.canonical import canonical_bytes
-
-        try:
-            digest = hashlib.sha256(canonical_bytes(items)).hexdigest()
-        except (TypeError, ValueError):
-            digest = hashlib.sha256(orjson.dumps(items)).hexdigest()
-    else:
+    if not isinstance(items, list):
         return ReconState(run_id, source="report", problem="unexpected shape: no 'mismatches' list")
-    matched = doc.get("matched", doc.get("matched_count"))
-    halted = bool(doc.get("halted") or doc.get("escalated"))
-    return ReconState(run_id, "report", count, matched if isinstance(matched, int) else None, by_code,
-                      halted, None, digest)
+    by_code: dict[str, int] = {}
+    for item in items:
+        code = str(item.get("code", "UNKNOWN")) if isinstance(item, dict) else "UNKNOWN"
+        by_code[code] = by_code.get(code, 0) + 1
+    orders = {str(item.get("order_id")) for item in items if isinstance(item, dict)}
+    digest = hashlib.sha256(orjson.dumps(items, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    matched = doc.get("matched")
+    halt = doc.get("halt")
+    halted = bool(halt.get("triggered")) if isinstance(halt, dict) else doc.get("status") == "halted"
+    mismatched = doc.get("mismatched_orders")
+    return ReconState(run_id, "report", len(items), mismatched if isinstance(mismatched, int) else len(orders),
+                      matched if isinstance(matched, int) else None, by_code, halted, None, digest)
 
 
 def _recon_report_for(ws: Workspace, run_id: str, latest_run: str | None) -> tuple[Any, str | None] | None:
@@ -226,20 +230,26 @@ def _recon_report_for(ws: Workspace, run_id: str, latest_run: str | None) -> tup
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LockState:
+    """The SSOT approval lock: whether it exists, what it approved, and every difference found
+    (``tamper``: from :func:`treasure.lock.check_tamper`, covering the SSOT, the contracts in
+    spec/ and truth/, and the dataset)."""
+
     present: bool
     approved_sha256: str | None = None
     current_sha256: str | None = None
     problem: str | None = None
+    tamper: tuple[str, ...] = ()
 
     @property
     def matches(self) -> bool | None:
         if not self.present or self.approved_sha256 is None:
             return None
-        return self.approved_sha256 == self.current_sha256
+        return self.approved_sha256 == self.current_sha256 and not self.tamper
 
     def to_dict(self) -> dict[str, Any]:
         return {"present": self.present, "approved_sha256": self.approved_sha256,
-                "current_sha256": self.current_sha256, "matches": self.matches, "problem": self.problem}
+                "current_sha256": self.current_sha256, "matches": self.matches, "problem": self.problem,
+                "tamper": list(self.tamper)}
 
 
 def ssot_lock_path(ws: Workspace) -> Path:
@@ -248,21 +258,26 @@ def ssot_lock_path(ws: Workspace) -> Path:
 
 def read_lock(ws: Workspace) -> LockState:
     current = sha256_file(ws.ssot_path) if ws.ssot_path.is_file() else None
-    doc, problem = read_json_doc(ssot_lock_path(ws))
-    if problem == "absent":
+    if not ssot_lock_path(ws).exists():
         return LockState(False, current_sha256=current)
+    try:
+        from treasure import lock as lock_mod
+    except ImportError:
+        lock_mod = None
+    if lock_mod is not None:
+        try:
+            lock = lock_mod.read_lock(ws)
+        except TreasureError as exc:
+            return LockState(True, current_sha256=current, problem=f"{exc.code}: {exc.message}")
+        findings = tuple(str(f) for f in lock_mod.check_tamper(ws))
+        return LockState(True, lock.files.get("spec/ssot.json"), current, tamper=findings)
+    doc, problem = read_json_doc(ssot_lock_path(ws))  # no treasure.lock: read the SSOT's hash only
     if problem is not None:
         return LockState(True, current_sha256=current, problem=problem)
-    approved = None
-    if isinstance(doc, dict):
-        for key in ("ssot_sha256", "sha256"):
-            if _is_sha(doc.get(key)):
-                approved = doc[key]
-                break
-        if approved is None and isinstance(doc.get("ssot"), dict) and _is_sha(doc["ssot"].get("sha256")):
-            approved = doc["ssot"]["sha256"]
-    if approved is None:
-        return LockState(True, current_sha256=current, problem="unexpected shape: no ssot_sha256")
+    files = doc.get("files") if isinstance(doc, dict) else None
+    approved = files.get("spec/ssot.json") if isinstance(files, dict) else None
+    if not _is_sha(approved):
+        return LockState(True, current_sha256=current, problem="unexpected shape: no files['spec/ssot.json']")
     return LockState(True, approved, current)
 
 
@@ -305,7 +320,17 @@ def db_path(ws: Workspace, ssot: dict[str, Any] | None) -> tuple[bool, Path | No
 
 
 def check_db(path: Path, *, full: bool = False) -> tuple[bool, str]:
-    """Open read-only and run SQLite's own check; ``(ok, detail)``. Never writes to the file."""
+    """Open read-only and run SQLite's own check; ``(ok, detail)``. Never writes to the file.
+    With treasure.store installed, the file must also be a Treasure run DB (its application id)."""
+    try:
+        from treasure.store import open_db
+    except ImportError:
+        open_db = None
+    if open_db is not None:
+        try:
+            open_db(path, create=False, migrate=False).close()
+        except TreasureError as exc:
+            return False, f"{exc.code}: {exc.message}"
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -345,38 +370,49 @@ def read_db(ws: Workspace, ssot: dict[str, Any] | None = None) -> DbState:
 
 
 def backup_db(src: Path, folder: Path) -> tuple[Path, bool]:
-    """Online, consistent copy with SQLite's backup API (safe while a run writes), checked with
-    ``PRAGMA integrity_check`` and named after its content (``<db stem>-<sha256[:12]>.db``, so an
-    unchanged DB is not copied twice). Returns ``(path, created)``."""
+    """Online, consistent copy (SQLite's backup API, safe while a run writes), checked, and named
+    after its content (``<db stem>-<sha256[:12]>.db``: an unchanged DB is not copied twice).
+    Uses :func:`treasure.store.backup_db` (which runs ``db check`` on the copy) when installed.
+    Returns ``(path, created)``."""
     import os
-    import tempfile
 
     from treasure.jsonio import fsync_dir
 
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    pending = folder / f".pending-{src.name}"
+    pending.unlink(missing_ok=True)
     try:
-        source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            target = sqlite3.connect(tmp_name)
-            try:
-                source.backup(target)
-                target.execute("PRAGMA journal_mode=DELETE")  # a backup is one self-contained file
-            finally:
-                target.close()
-        finally:
-            source.close()
-        ok, detail = check_db(Path(tmp_name), full=True)
-        if not ok:
-            raise sqlite3.DatabaseError(detail)
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        dest = folder / f"{src.stem}-{sha256_file(Path(tmp_name))[:12]}.db"
+            from treasure.store import backup_db as store_backup
+        except ImportError:
+            _sqlite_backup(src, pending)
+        else:
+            store_backup(src, pending, overwrite=True)
+        dest = folder / f"{src.stem}-{sha256_file(pending)[:12]}.db"
         if dest.exists():
             return dest, False
-        os.replace(tmp_name, dest)
+        os.replace(pending, dest)
         fsync_dir(folder)
         return dest, True
     finally:
-        Path(tmp_name).unlink(missing_ok=True)
+        pending.unlink(missing_ok=True)
+
+
+def _sqlite_backup(src: Path, dest: Path) -> None:
+    import os
+
+    source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        target = sqlite3.connect(str(dest))
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # a backup is one self-contained file
+        finally:
+            target.close()
+    finally:
+        source.close()
+    ok, detail = check_db(dest, full=True)
+    if not ok:
+        raise sqlite3.DatabaseError(detail)
+    with open(dest, "rb") as handle:
+        os.fsync(handle.fileno())

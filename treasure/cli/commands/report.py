@@ -1,0 +1,35 @@
+"""``treasure report RUN_ID --html``: a self-contained HTML report of a run."""
+
+from __future__ import annotations
+
+import argparse
+
+from treasure.cli.output import emit
+from treasure.ops import OpsError
+from treasure.ops.runs import resolve_run_id
+from treasure.workspace import Workspace
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "report", parents=[common], help="write a self-contained HTML report of a run (plots, fills, risk, gates)",
+        description="One HTML file, no network and no scripts: verdict, metrics, findings, equity and "
+        "drawdown plots (inline SVG), fills, risk events, daily PnL, reconciliation and gate status. "
+        "Deterministic: the same evidence gives the same bytes.")
+    parser.add_argument("run_id", nargs="?", default="latest", metavar="RUN_ID", help="default: latest")
+    parser.add_argument("--html", action="store_true", help="HTML output (the only format; required)")
+    parser.add_argument("--out", metavar="PATH", help="where to write (default reports/runs/<id>/report.html)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if not args.html:
+        raise OpsError("QUERY_INVALID", "choose a format: --html", field="--html",
+                       hint="treasure report RUN_ID --html [--out PATH]")
+    from treasure.ops.html_report import write_report  # matplotlib is imported only here
+
+    ws = Workspace.at(args.workspace)
+    run_id = resolve_run_id(ws, args.run_id)
+    target = write_report(ws, run_id, ws.resolve_cli(args.out, field="--out") if args.out else None)
+    emit(args, f"report written: {ws.relative(target)}", {"run_id": run_id, "path": ws.relative(target)})
+    return 0
