@@ -54,7 +54,7 @@ def live_fixture_path(ws: Workspace, recon_section: Any, *, source: str | None =
 
 
 def _write_log(ws: Workspace, recon_id: str, ts_ms: int, events: list[tuple[str, str, str, dict[str, Any]]],
-               contracts: Contracts) -> Path:
+               contracts: Contracts, *, durable: bool) -> Path:
     final = ws.event_log(recon_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
@@ -63,7 +63,7 @@ def _write_log(ws: Workspace, recon_id: str, ts_ms: int, events: list[tuple[str,
     try:
         for category, event_type, level, payload in events:
             bus.emit(ts_ms, category, event_type, level, payload)
-        bus.flush(durable=True)
+        bus.flush(durable=durable)
     except BaseException:
         bus.close()
         tmp.unlink(missing_ok=True)
@@ -73,17 +73,21 @@ def _write_log(ws: Workspace, recon_id: str, ts_ms: int, events: list[tuple[str,
         if stale != final:
             stale.unlink()
     os.replace(tmp, final)
-    fsync_dir(final.parent)
+    if durable:
+        fsync_dir(final.parent)
     return final
 
 
 def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
-              ssot_path: Path | None = None) -> ReconOutcome:
+              ssot_path: Path | None = None, durable: bool = True,
+              contracts: Contracts | None = None) -> ReconOutcome:
     """Reconcile run ``run_id`` against a recorded live session and write the evidence.
 
     ``live_path`` defaults to the SSOT's ``recon.live_fixture``; tolerances come from the SSOT's
     ``recon`` section. Exit code 3 (and a CRITICAL ``halt`` event) when more than
-    ``recon.max_mismatches`` orders mismatch, else 0.
+    ``recon.max_mismatches`` orders mismatch, else 0. ``durable=False`` skips the fsyncs (for
+    throwaway workspaces in tests; the writes stay atomic). ``contracts`` reuses loaded schemas of
+    the workspace's truth/.
     """
     check_run_id(run_id)
     if run_id.startswith(RECON_PREFIX):
@@ -93,7 +97,7 @@ def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
     config = load_config(ssot, ws.config_schema_path, display_path=ws.relative(ssot))
     recon_section = config.section("recon")
     tolerances = Tolerances.from_config(recon_section)
-    contracts = Contracts(ws.truth_dir)
+    contracts = contracts or Contracts(ws.truth_dir)
     run = read_run(ws, run_id, contracts=contracts)
     path = Path(live_path) if live_path is not None else live_fixture_path(ws, recon_section, source=config.path)
     shown = ws.relative(path)
@@ -113,9 +117,10 @@ def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
     last_live = max((m.venue_ts_ms for m in live.messages), default=0)
     ts_ms = max(run.last_ts_ms, last_live)
     ws.ensure_dirs()
-    _write_log(ws, recon_id, ts_ms, recon_events(report, report_path=ws.relative(report_path)), contracts)
-    atomic_write_json(report_path, report)
+    _write_log(ws, recon_id, ts_ms, recon_events(report, report_path=ws.relative(report_path)), contracts,
+               durable=durable)
+    atomic_write_json(report_path, report, durable=durable)
     latest = ws.reports_dir / REPORT_NAME
-    atomic_write_json(latest, report)
+    atomic_write_json(latest, report, durable=durable)
     return ReconOutcome(report=report, result=result, exit_code=EXIT_HALTED if result.halted else EXIT_OK,
                         report_path=report_path, latest_report_path=latest, event_log=log_path)

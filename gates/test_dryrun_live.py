@@ -1,0 +1,197 @@
+"""Gate dryrun-live: the workspace's recorded live sessions reconcile with a fresh dry-run exactly
+as their manifest says, and recon escalates to a halt above ``recon.max_mismatches``, not at it.
+
+The workspace's ``fixtures/live/manifest.json`` lists each recorded session and the mismatches
+(code, order id) recon must find in it: none for the clean session, exactly one code for each
+faulty one. The gate reconciles a fresh run of the workspace's SSOT (``treasure_run``) against
+every session with the SSOT's tolerances, in a temporary copy (the run's own evidence and the
+operator's workspace are never written), and checks:
+
+* the clean session reconciles with zero mismatches, every order matched;
+* every session yields exactly its declared (code, order id) pairs: one canonical diff over all
+  sessions on failure (``evidence/diffs/``);
+* every recon_report.json validates against truth/recon_report.schema.json, and the RECON log
+  verifies (schema, chain) with one ``recon_mismatch`` event per mismatch (payload.code);
+* escalation: a session halts (CRITICAL ``halt`` event, reason recon_mismatch_threshold, exit 3)
+  iff its mismatched orders exceed ``recon.max_mismatches``; and for the largest session, recon
+  with the threshold set to its count does not halt while one below it does.
+
+When the default run changes (order ids, fills), regenerate the sessions with
+``python -m treasure.recon.fixturegen``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.gate("dryrun-live")
+
+MANIFEST = "manifest.json"
+REGENERATE = "regenerate the sessions with `python -m treasure.recon.fixturegen` if the default run changed"
+
+
+# fixtures ---------------------------------------------------------------------------------------
+@pytest.fixture
+def manifest(treasure_workspace: Any) -> dict[str, Any]:
+    """The workspace's fixtures/live/manifest.json."""
+    path = treasure_workspace.fixtures_dir / "live" / MANIFEST
+    if not path.is_file():
+        pytest.fail(f"no {treasure_workspace.relative(path)}: the dryrun-live gate needs recorded live sessions "
+                    "(`treasure init --force` restores the default ones)", pytrace=False)
+    doc = json.loads(path.read_text())
+    if not doc.get("sessions"):
+        pytest.fail(f"{treasure_workspace.relative(path)} lists no sessions", pytrace=False)
+    return doc
+
+
+@dataclass
+class Reconciled:
+    """One session's recon: the outcome, and its RECON log read right after (each recon replaces it)."""
+
+    outcome: Any
+    events: list[dict[str, Any]] = field(default_factory=list)
+    log_error: str | None = None
+
+
+#: (run log, manifest bytes) -> session file -> Reconciled: recon each session once per worker
+_RESULTS: dict[tuple[str, bytes], dict[str, Reconciled]] = {}
+
+
+def _recon_workspace(treasure_run: Any, treasure_workspace: Any, root: Path) -> Any:
+    """A temporary workspace holding the fresh run's log and the operator's spec, truth and sessions."""
+    from pytest_treasure.runs import workspace_of
+    from treasure.workspace import Workspace
+
+    source = workspace_of(treasure_run)
+    for part in ("spec", "truth"):
+        shutil.copytree(source.root / part, root / part)
+    shutil.copytree(treasure_workspace.fixtures_dir / "live", root / "fixtures" / "live")
+    ws = Workspace.at(root)
+    ws.logs_dir.mkdir(parents=True)
+    for part in source.log_parts(treasure_run.run_id):
+        shutil.copy2(part, ws.logs_dir / part.name)
+    return ws
+
+
+@pytest.fixture
+def recon_ws(treasure_run: Any, treasure_workspace: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The temporary workspace the gate reconciles in (never the operator's, never the cached run's)."""
+    if treasure_run.status != "complete":
+        pytest.fail(f"the fresh run {treasure_run.run_id} ended {treasure_run.status}; nothing to reconcile",
+                    pytrace=False)
+    return _recon_workspace(treasure_run, treasure_workspace, tmp_path_factory.mktemp("dryrun_live") / "ws")
+
+
+@pytest.fixture
+def reconcile_all(recon_ws: Any, manifest: dict[str, Any], treasure_run: Any, treasure_workspace: Any,
+                  schema_validator: Any) -> dict[str, Reconciled]:
+    """``treasure recon`` of the fresh run against every session of the manifest (cached per worker)."""
+    from treasure.errors import TreasureError
+    from treasure.eventlog import verify_log
+    from treasure.recon import run_recon
+
+    key = (str(treasure_run.event_log), (treasure_workspace.fixtures_dir / "live" / MANIFEST).read_bytes())
+    if key in _RESULTS:
+        return _RESULTS[key]
+    results: dict[str, Reconciled] = {}
+    for entry in manifest["sessions"]:
+        path = recon_ws.fixtures_dir / "live" / entry["file"]
+        try:
+            outcome = run_recon(recon_ws, treasure_run.run_id, live_path=path, durable=False,
+                                contracts=schema_validator)
+        except TreasureError as exc:
+            pytest.fail(f"recon of {entry['file']} refused its input:\n{exc.render()}\n{REGENERATE}", pytrace=False)
+        done = Reconciled(outcome)
+        try:
+            verify_log(outcome.event_log, schema_validator, collect=done.events)
+        except TreasureError as exc:
+            done.log_error = exc.render()
+        results[entry["file"]] = done
+    _RESULTS[key] = results
+    return results
+
+
+def _max_mismatches(ws: Any) -> int:
+    from treasure.config import load_config
+
+    return int(load_config(ws.ssot_path, ws.config_schema_path).section("recon").get("max_mismatches", 10))
+
+
+# the gate ---------------------------------------------------------------------------------------
+def test_clean_session_reconciles_with_zero_mismatches(reconcile_all: dict[str, Reconciled],
+                                                       manifest: dict[str, Any]) -> None:
+    clean = [e["file"] for e in manifest["sessions"] if not e["mismatches"]]
+    assert clean, "the manifest declares no clean session (one with no mismatches)"
+    for name in clean:
+        report = reconcile_all[name].outcome.report
+        listing = "\n".join(f"  {m['order_id']} {m['code']}: {m['detail']}" for m in report["mismatches"][:10])
+        assert report["mismatch_count"] == 0, (
+            f"clean session {name}: {report['mismatch_count']} mismatch(es) on {report['mismatched_orders']} "
+            f"order(s), expected none:\n{listing}\n{REGENERATE}")
+        assert report["status"] == "clean" and report["matched"] == report["orders_compared"] == report["run"]["orders"]
+        assert reconcile_all[name].outcome.exit_code == 0
+
+
+def test_each_session_yields_exactly_its_declared_mismatches(reconcile_all: dict[str, Reconciled],
+                                                             manifest: dict[str, Any], canonical: Any) -> None:
+    expected = {e["file"]: sorted([m["code"], m["order_id"]] for m in e["mismatches"]) for e in manifest["sessions"]}
+    actual = {name: sorted([m["code"], m["order_id"]] for m in done.outcome.report["mismatches"])
+              for name, done in reconcile_all.items()}
+    canonical.assert_equal(expected, actual, name="dryrun-live-sessions")
+
+
+def test_reports_and_recon_logs_validate(reconcile_all: dict[str, Reconciled], schema_validator: Any) -> None:
+    problems = []
+    for name, done in reconcile_all.items():
+        report = done.outcome.report
+        problems += [f"{name}: recon_report.json {err}" for err in schema_validator.errors("recon_report", report)]
+        if done.log_error is not None:
+            problems.append(f"{name}: the RECON log does not verify: {done.log_error}")
+            continue
+        codes = sorted(e["payload"]["code"] for e in done.events if e["event_type"] == "recon_mismatch")
+        if codes != sorted(m["code"] for m in report["mismatches"]):
+            problems.append(f"{name}: recon_mismatch events {codes} do not match the report's mismatches")
+        if {e["category"] for e in done.events} != {"RECON"}:
+            problems.append(f"{name}: the RECON log holds events of other categories")
+    assert not problems, "\n".join(problems)
+
+
+def test_escalation_halts_above_the_threshold_and_not_at_or_below(reconcile_all: dict[str, Reconciled],
+                                                                   recon_ws: Any, treasure_run: Any,
+                                                                   schema_validator: Any) -> None:
+    from treasure.recon import run_recon
+
+    limit = _max_mismatches(recon_ws)
+    problems = []
+    for name, done in reconcile_all.items():
+        outcome, report = done.outcome, done.outcome.report
+        should = report["mismatched_orders"] > limit
+        halts = [e for e in done.events if e["event_type"] == "halt"]
+        fired = bool(halts) and all(e["level"] == "CRITICAL" and e["payload"]["reason"] == "recon_mismatch_threshold"
+                                    for e in halts) and len(halts) == 1
+        if fired != should or (outcome.exit_code == 3) != should or report["halt"]["triggered"] != should:
+            problems.append(f"{name}: {report['mismatched_orders']} mismatched orders, max_mismatches {limit}: "
+                            f"halt expected {should}, got halt events {len(halts)}, exit {outcome.exit_code}, "
+                            f"report halt.triggered {report['halt']['triggered']}")
+    assert not problems, "\n".join(problems)
+
+    name, done = max(reconcile_all.items(), key=lambda item: item[1].outcome.report["mismatched_orders"])
+    count = done.outcome.report["mismatched_orders"]
+    assert count > 0, "no session has mismatches: cannot check the escalation boundary"
+    ssot = json.loads(recon_ws.ssot_path.read_text())
+    live = recon_ws.fixtures_dir / "live" / name
+    for threshold, should in ((count, False), (count - 1, True)):
+        ssot["recon"]["max_mismatches"] = threshold
+        edited = recon_ws.spec_dir / f"ssot_max_{threshold}.json"
+        edited.write_text(json.dumps(ssot))
+        again = run_recon(recon_ws, treasure_run.run_id, live_path=live, ssot_path=edited, durable=False,
+                          contracts=schema_validator)
+        assert again.halted == should and (again.exit_code == 3) == should, (
+            f"{name} with {count} mismatched orders and max_mismatches {threshold}: halt expected {should}, got "
+            f"{again.halted} (exit {again.exit_code})")
