@@ -249,7 +249,7 @@ class Trial:
     def row(self) -> str:
         marks = " ".join(("ok" if self.results.get(c) == "ok" else "-" if self.results.get(c, "-") == "-"
                           else "FAIL").ljust(len(c)) for c in CHECKS)
-        return f"{self.fault.spec:<22} {self.where:<44.44} {marks}  {self.state}"
+        return f"{self.fault.spec:<22} {self.where:<50.50} {marks}  {self.state}"
 
 
 def _report_kind(rel: str) -> str | None:
@@ -346,15 +346,34 @@ def check_complete(ref: Reference, ws: Workspace, trial: Trial) -> str:
     return "no court"
 
 
-def check_db(ref: Reference, ws: Workspace, trial: Trial) -> None:
+def db_status(ws: Workspace) -> tuple[str | None, str]:
+    """(status of the crash run in the DB or None, problem text or "") via ``treasure db``."""
+    done = run_child(ws, ["db", "check", "--workspace", str(ws.root), "--json"])
+    if done.returncode != 0 or "Traceback" in done.stderr:
+        return None, f"db check exit {done.returncode}: {(done.stdout + done.stderr).strip()[:400]}"
+    done = run_child(ws, ["db", "runs", "--workspace", str(ws.root), "--json"])
+    if done.returncode != 0:
+        return None, f"db runs exit {done.returncode}: {done.stderr.strip()[:300]}"
+    runs = {r["run_id"]: r for r in json.loads(done.stdout)["runs"]}
+    return (runs[RUN_ID]["status"] if RUN_ID in runs else None), ""
+
+
+def check_db(ref: Reference, ws: Workspace, trial: Trial, court_written: bool) -> str:
+    """``db check`` passes, and the DB calls the run complete only if its court report exists."""
     if not ref.db:
         trial.results["db"] = "-"
-        return
-    done = run_child(ws, ["db", "check", "--workspace", str(ws.root)])
-    if done.returncode != 0 or "Traceback" in done.stderr:
-        trial.fail("db", f"db check exit {done.returncode}: {(done.stderr or done.stdout).strip()[:300]}")
+        return ""
+    if not (ws.data_dir / "treasure.db").exists():
+        trial.results["db"] = "ok"
+        return ", no db"
+    status, problem = db_status(ws)
+    if problem:
+        trial.fail("db", problem)
+    elif status == "complete" and not court_written:
+        trial.fail("db", "the DB marks the killed run complete but its court report was never written")
     else:
         trial.results["db"] = "ok"
+    return f", db {status or 'no run'}"
 
 
 def check_rerun(ref: Reference, ws: Workspace, trial: Trial) -> None:
@@ -376,6 +395,15 @@ def check_rerun(ref: Reference, ws: Workspace, trial: Trial) -> None:
             cmp = compare_documents(orjson.loads(expected), orjson.loads(got), volatile=ref.volatile[kind])
             if not cmp.equal:
                 problems.append(f"{rel}: {cmp.summary.splitlines()[0]}")
+    if ref.db:
+        status, problem = db_status(ws)
+        if problem or status != "complete":
+            problems.append(problem or f"the DB says {status} after the re-run")
+        else:
+            exported = ws.root / "exported.jsonl"
+            done = run_child(ws, ["db", "export", RUN_ID, "--workspace", str(ws.root), "--out", str(exported)])
+            if done.returncode != 0 or exported.read_bytes() != ref.log:
+                problems.append("the DB's copy of the re-run differs from the uninterrupted log")
     if problems:
         trial.fail("rerun", "; ".join(problems[:4]))
     else:
@@ -402,9 +430,9 @@ def run_trial(ref: Reference, fault: Fault, work: Path, *, keep: bool = False) -
         check_reports(ref, ws, trial)
         events = check_log(ref, ws, trial, work)
         state = check_complete(ref, ws, trial)
+        state += check_db(ref, ws, trial, (ws.run_reports(RUN_ID) / "court_report.json").exists())
         litter = leftovers(ws)
         trial.state = f"log {events} ev, {state}" + (f", {len(litter)} tmp file(s)" if litter else "")
-        check_db(ref, ws, trial)
         check_rerun(ref, ws, trial)
     finally:
         if not keep:
@@ -426,7 +454,7 @@ def run_harness(points: Sequence[Fault], ref: Reference, root: Path, *, jobs: in
 
 
 def table(trials: Sequence[Trial]) -> str:
-    head = f"{'kill point':<22} {'where':<44} " + " ".join(CHECKS) + "  state after the kill"
+    head = f"{'kill point':<22} {'where':<50} " + " ".join(CHECKS) + "  state after the kill"
     lines = [head, "-" * len(head)]
     lines += [t.row() for t in trials]
     failed = [t for t in trials if not t.ok]

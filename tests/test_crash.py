@@ -147,3 +147,23 @@ def test_table_reports_failures_by_point(reference):
     text = crash.table([trial])
     assert "0/1 kill points survived" in text
     assert "kill@bar:5 reports: x.json: torn or invalid (boom)" in text
+
+
+# -- with the run database (treasure run --db) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def db_reference(tmp_path_factory):
+    if not crash.db_available():
+        pytest.skip("persistence (treasure/store, `treasure db`) not available")
+    return crash.build_reference(tmp_path_factory.mktemp("crashdb"), n_bars=15_000, seed=3, db=True)
+
+
+def test_kill_points_survive_with_db(db_reference, tmp_path):
+    calls = db_reference.calls
+    assert calls.get("db_commit", 0) >= 2, "the store must commit mid-run and at the end"
+    points = [Fault("kill", "db_commit", calls["db_commit"]),   # before the final commit
+              Fault("kill", "replace", 3)]                       # after the log and DB, mid-reports
+    trials = crash.run_harness(points, db_reference, tmp_path, jobs=2)
+    assert all(t.ok for t in trials), crash.table(trials)
+    assert all(t.results["db"] == "ok" and t.results["rerun"] == "ok" for t in trials)
