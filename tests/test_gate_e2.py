@@ -25,7 +25,7 @@ def ws(tmp_path: Path) -> Workspace:
 def run_gate(pytester: pytest.Pytester, ws: Workspace, *args: str) -> pytest.RunResult:
     pytester.makepyfile(gate_e2_under_test=GATE.read_text())
     return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                              "--treasure-workspace", str(ws.root), "gate_e2_under_test.py", *args)
+                              f"--treasure-workspace={ws.root}", "gate_e2_under_test.py", *args)
 
 
 def gates_report(ws: Workspace) -> dict:

@@ -88,7 +88,7 @@ def run_gate(pytester: pytest.Pytester, ws: Workspace, tamper: str | None = None
     if tamper is not None:
         pytester.makeconftest(CONFTEST.replace("TAMPER", tamper.strip("\n")))
     return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-                              "--treasure-workspace", str(ws.root), "gate_phase2_under_test.py", *args)
+                              f"--treasure-workspace={ws.root}", "gate_phase2_under_test.py", *args)
 
 
 def test_passes_on_the_default_run(pytester, ws):
