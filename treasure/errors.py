@@ -147,6 +147,18 @@ HINTS: dict[str, str] = {
     "message names the member",
     "DB_UNAVAILABLE": "the database cannot be opened or fails its integrity check: `treasure db check`, "
     "restore it from archive/db/ or re-create it",
+    # reconciliation (treasure/recon: recorded live sessions, treasure recon)
+    "LIVE_MISSING": "pass --live PATH or set recon.live_fixture (workspace-relative, e.g. fixtures/live/clean.jsonl)",
+    "LIVE_EMPTY": "the live session holds no venue messages; re-record it",
+    "LIVE_JSON": "the line is not valid JSON; repair or re-record that line of the live session",
+    "LIVE_TRUNCATED": "the last line is incomplete (the recording was interrupted); drop it or re-record",
+    "LIVE_SCHEMA": "the message does not match the recorded-live format (see docs/recon.md)",
+    "LIVE_HEADER": "only the first line may be a session line, with format treasure-live/1",
+    "LIVE_OUT_OF_ORDER": "venue timestamps may go back at most recon.time_window_ms; the recording was "
+    "reordered or its clock jumped",
+    "LIVE_DUPLICATE_FILL": "each fill_id may appear once; remove the duplicated venue message",
+    "LIVE_SYMBOL": "the live session records another instrument; pass the session of this run's symbol",
+    "RECON_OF_RECON": "pass the reconciled run's id (without 'recon-'): recon logs hold no orders",
 }
 
 

@@ -31,7 +31,7 @@ import orjson
 from jsonschema import Draft202012Validator
 
 from treasure.contracts import error_field, first_error
-from treasure.errors import DataError
+from treasure.errors import HINTS, DataError
 from treasure.recon.model import STATE_CODE, Ledger, LedgerBuilder
 
 LIVE_FORMAT = "treasure-live/1"
@@ -82,19 +82,10 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
                               ["order_id", "venue_ts_ms"]),
 }
 
-#: Hints of the reader's codes (also registered in :data:`treasure.errors.HINTS`).
-LIVE_HINTS: dict[str, str] = {
-    "LIVE_MISSING": "pass --live PATH or set recon.live_fixture (workspace-relative, e.g. fixtures/live/clean.jsonl)",
-    "LIVE_EMPTY": "the live session holds no venue messages; re-record it",
-    "LIVE_JSON": "the line is not valid JSON; repair or re-record that line of the live session",
-    "LIVE_TRUNCATED": "the last line is incomplete (the recording was interrupted); drop it or re-record",
-    "LIVE_SCHEMA": "the message does not match the recorded-live format (see docs/recon.md)",
-    "LIVE_HEADER": "only the first line may be a session line, with format treasure-live/1",
-    "LIVE_OUT_OF_ORDER": "venue timestamps may go back at most recon.time_window_ms; the recording was "
-    "reordered or its clock jumped",
-    "LIVE_DUPLICATE_FILL": "each fill_id may appear once; remove the duplicated venue message",
-    "LIVE_SYMBOL": "the live session records another instrument; pass the session of this run's symbol",
-}
+#: The reader's error codes; their hints live in :data:`treasure.errors.HINTS`.
+LIVE_CODES = ("LIVE_MISSING", "LIVE_EMPTY", "LIVE_JSON", "LIVE_TRUNCATED", "LIVE_SCHEMA", "LIVE_HEADER",
+              "LIVE_OUT_OF_ORDER", "LIVE_DUPLICATE_FILL", "LIVE_SYMBOL")
+LIVE_HINTS: dict[str, str] = {code: HINTS.get(code, "") for code in LIVE_CODES}
 
 
 @dataclass(frozen=True, slots=True)

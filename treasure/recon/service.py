@@ -91,8 +91,7 @@ def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
     """
     check_run_id(run_id)
     if run_id.startswith(RECON_PREFIX):
-        raise RunError("RECON_OF_RECON", f"{run_id} is a reconciliation log, not a trading run",
-                       field="run_id", hint=f"pass the reconciled run's id (without {RECON_PREFIX!r})")
+        raise RunError("RECON_OF_RECON", f"{run_id} is a reconciliation log, not a trading run", field="run_id")
     ssot = Path(ssot_path) if ssot_path else ws.ssot_path
     config = load_config(ssot, ws.config_schema_path, display_path=ws.relative(ssot))
     recon_section = config.section("recon")
