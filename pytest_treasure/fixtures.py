@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
 
 import pytest
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from pytest_treasure.assertions import Canonical
 
 
-def _fail(exc: Any, what: str) -> None:
+def _fail(exc: Any, what: str) -> NoReturn:
+    """Fail (outside any ``except`` block, so no chained traceback) with the coded message."""
     render = getattr(exc, "render", None)
     pytest.fail(f"{what}:\n{render() if render else exc}", pytrace=False)
 
@@ -38,8 +39,8 @@ def treasure_workspace(pytestconfig: pytest.Config) -> "Workspace":
     try:
         return Workspace.at(get_state(pytestconfig).workspace_root)
     except TreasureError as exc:
-        _fail(exc, "no Treasure workspace (set --treasure-workspace or the treasure_workspace ini option)")
-        raise  # unreachable: pytest.fail raised
+        error = exc
+    _fail(error, "no Treasure workspace (set --treasure-workspace or the treasure_workspace ini option)")
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +58,8 @@ def ssot(treasure_workspace: "Workspace") -> "Config":
         return load_config(treasure_workspace.ssot_path, treasure_workspace.config_schema_path,
                            display_path=treasure_workspace.relative(treasure_workspace.ssot_path))
     except TreasureError as exc:
-        _fail(exc, "the SSOT does not load")
-        raise
+        error = exc
+    _fail(error, "the SSOT does not load")
 
 
 @pytest.fixture(scope="session")
@@ -95,14 +96,16 @@ def treasure_run(request: pytest.FixtureRequest, treasure_workspace: "Workspace"
                     f"got {params!r}", pytrace=False)
     key = param_key(params)
     cache = _treasure_run_cache
-    if key not in cache.runs:
+    if key not in cache.runs and key not in cache.failures:
         from treasure.errors import TreasureError
 
         dest = tmp_path_factory.mktemp("treasure_run", numbered=True) / "ws"
         try:
             cache.runs[key] = start_run(treasure_workspace, dest, **params)
         except TreasureError as exc:
-            _fail(exc, f"treasure_run {dict(params)} could not start")
+            cache.failures[key] = exc
+    if key in cache.failures:
+        _fail(cache.failures[key], f"treasure_run {dict(params)} could not start")
     return detached(cache.runs[key])
 
 
@@ -141,10 +144,13 @@ def event_log(treasure_run: "RunResult", _treasure_run_cache: RunCache) -> list[
 
         ws = workspace_of(treasure_run)
         events: list[dict[str, Any]] = []
+        error: TreasureError | None = None
         try:
             verify_log(ws.log_parts(treasure_run.run_id), Contracts(ws.truth_dir), collect=events)
         except TreasureError as exc:
-            _fail(exc, f"the event log of run {treasure_run.run_id} does not verify")
+            error = exc
+        if error is not None:
+            _fail(error, f"the event log of run {treasure_run.run_id} does not verify")
         _treasure_run_cache.events[key] = events
     return _treasure_run_cache.events[key]
 

@@ -153,7 +153,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None or state.report is None:
+    if state is None or (state.report is None and not state.goldens_updated):
         return
     from pytest_treasure.report import summary_lines
 

@@ -90,9 +90,7 @@ def write_report(path: Path, document: dict[str, Any]) -> None:
 
 def summary_lines(state: GateSession) -> list[tuple[str, dict[str, bool]]]:
     """Rows of the terminal summary as ``(text, markup)`` pairs."""
-    doc = state.report
-    if doc is None:
-        return []
+    doc = state.report or {"gates": []}
     colour = {"passed": {"green": True}, "failed": {"red": True, "bold": True},
               "skipped": {"yellow": True}, "missing": {"red": True}}
     rows: list[tuple[str, dict[str, bool]]] = []
@@ -113,6 +111,6 @@ def summary_lines(state: GateSession) -> list[tuple[str, dict[str, bool]]]:
         rows.append((f"gate report: {state.report_path}", {}))
     if state.write_error:
         rows.append((f"gate report NOT written: {state.write_error}", {"red": True}))
-    for golden in doc["goldens_updated"]:
+    for golden in sorted(state.goldens_updated):
         rows.append((f"golden updated: {golden}", {"yellow": True}))
     return rows

@@ -127,3 +127,4 @@ class RunCache:
 
     runs: dict[str, "RunResult"] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, Exception] = field(default_factory=dict)  # refused inputs: fail fast, once

@@ -60,6 +60,7 @@ class GateSession:
             rec.outcome, rec.message = outcome, message
 
     def has_results(self) -> bool:
+        """Whether a gate report is due: a gate test ran, or gates were asked for by name."""
         return bool(self.records) or self.selected is not None
 
     def to_wire(self) -> dict[str, Any]:
