@@ -45,6 +45,12 @@ def _copy(source: Path, target: Path) -> None:
     fsync_file(target)
 
 
+def _summary(report: CheckReport, shown: int = 3) -> str:
+    errors = report.errors
+    text = "; ".join(f.render().split(None, 1)[1] for f in errors[:shown])
+    return text + (f"; ... {len(errors) - shown} more" if len(errors) > shown else "")
+
+
 def _tmp_name(dest: Path) -> Path:
     return dest.parent / f".{dest.name}.tmp-{os.getpid()}"
 
@@ -72,8 +78,9 @@ def backup_db(db_path: Path | str, dest: Path | str, *, overwrite: bool = False)
         _copy(db_path, tmp)
         report = check_store(tmp)
         if not report.ok:
-            raise StoreError("STORE_CHECK_FAILED", f"the copy of {db_path} fails db check: "
-                             f"{report.errors[0].render()}", path=str(db_path))
+            raise StoreError("STORE_CHECK_FAILED", f"the copy of {db_path} fails db check with "
+                             f"{len(report.errors)} error(s): {_summary(report)}", path=str(db_path),
+                             hint="run `treasure db check` on the database; restore it from an older backup")
         report.path = str(dest)
         os.replace(tmp, dest)
     finally:
@@ -84,18 +91,15 @@ def backup_db(db_path: Path | str, dest: Path | str, *, overwrite: bool = False)
 
 
 def _retire(db_path: Path) -> Path | None:
-    """Fold the old DB's WAL into it if it can, then keep it as ``<db>.pre-restore``."""
+    """Keep the DB being replaced as ``<db>.pre-restore``, with its WAL, untouched.
+
+    Nothing opens it: on a damaged DB (the usual reason to restore) SQLite may delete a WAL it
+    cannot use, and that WAL may hold the last good commits. The main file is hard-linked (copied
+    where links are not possible) and its sidecar files renamed along, so the pair stays
+    consistent under the new name.
+    """
     if not db_path.exists():
         return None
-    try:
-        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        pass  # a damaged DB (the usual reason to restore): keep its files as they are
     keep = db_path.with_name(db_path.name + ".pre-restore")
     for suffix in ("", *_SIDECARS):
         _unlink_quietly(Path(str(keep) + suffix))
@@ -121,8 +125,8 @@ def restore_db(source: Path | str, db_path: Path | str) -> tuple[CheckReport, Pa
         raise StoreError("STORE_IO", "the restore source is the database itself", path=str(source))
     report = check_store(source)
     if not report.ok:
-        raise StoreError("STORE_CHECK_FAILED", f"refusing to restore {source}: it fails db check: "
-                         f"{report.errors[0].render()} ({len(report.errors)} error(s))", path=str(source),
+        raise StoreError("STORE_CHECK_FAILED", f"refusing to restore {source}: it fails db check with "
+                         f"{len(report.errors)} error(s): {_summary(report)}", path=str(source),
                          hint="run `treasure db check --db SRC` to see every finding; pick another backup")
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(db_path)

@@ -101,7 +101,7 @@ class _RunChecker:
         self._summary(seen, start, end, last)
         for table, expected in derived.items():
             self._derived(table, expected)
-        self._reports(seen, by_category, by_level, derived)
+        self._reports(seen, last[0] if last else -1, by_category, by_level, derived)
         return {"run_id": self.run_id, "status": self.status, "events": seen,
                 "ok": len(self.report.errors) == errors_before}
 
@@ -117,7 +117,8 @@ class _RunChecker:
         for seq, ts_ms, category, event_type, level, row_prev, row_hash, text in cursor:
             seen += 1
             if seq != expected_seq:
-                self.add("error", "STORE_EVENTS_MISSING", f"seq {expected_seq}..{seq - 1} missing (deleted rows)"
+                gap = f"seq {expected_seq}" if seq == expected_seq + 1 else f"seq {expected_seq}..{seq - 1}"
+                self.add("error", "STORE_EVENTS_MISSING", f"{gap} missing (deleted rows)"
                          if seq > expected_seq else f"seq {seq} out of order")
                 prev = row_prev
             expected_seq = seq + 1
@@ -193,7 +194,7 @@ class _RunChecker:
         derived = {tuple(r[i] for i in key): r for r in expected}
         for k in sorted(set(stored) | set(derived)):
             a, b = stored.get(k), derived.get(k)
-            label = f"{table} row {'/'.join(map(str, k))}"
+            label = f"{table} row ({', '.join(f'{columns[i]} {v}' for i, v in zip(key, k))})"
             if a is None:
                 self.add("error", "STORE_DERIVED", f"{label} is missing (its event is stored)")
             elif b is None:
@@ -202,7 +203,7 @@ class _RunChecker:
                 diffs = [f"{c} {x!r} in the table, {y!r} in its event" for c, x, y in zip(columns, a, b) if x != y]
                 self.add("error", "STORE_DERIVED", f"{label} differs: {'; '.join(diffs)}")
 
-    def _reports(self, seen: int, by_category: Counter[str], by_level: Counter[str],
+    def _reports(self, seen: int, last_seq: int, by_category: Counter[str], by_level: Counter[str],
                  derived: dict[str, list]) -> None:
         docs: dict[str, Any] = {}
         for name, body, sha in self.conn.execute("SELECT name, body, sha256 FROM reports WHERE run_id = ? "
@@ -242,7 +243,7 @@ class _RunChecker:
             if reported != stored:
                 self.add("error", "STORE_REPORT_COUNTS", f"{what} is {reported!r} in the report, {stored!r} in "
                          "the stored events")
-        if self.status in ("complete", "halted") and (self.end_seq != seen - 1 or self.end_status != self.status):
+        if self.status in ("complete", "halted") and (self.end_seq != last_seq or self.end_status != self.status):
             self.add("error", "STORE_RUN_ROW", f"marked {self.status} but the last stored event is not a run_end "
                      "saying so")
 

@@ -74,13 +74,14 @@ def open_db(path: Path | str, *, create: bool = False, migrate: bool = True,
         if empty and not create:
             raise StoreError("STORE_NOT_TREASURE", f"{path} is an empty SQLite database", path=str(path))
         conn.execute("PRAGMA foreign_keys = ON")
-        if migrate or empty:
-            try:
+        try:
+            todo = schema.pending(conn, migrations) if (migrate or empty) else []
+            if create or todo:  # readers of an up-to-date DB write nothing, not even the journal mode
                 conn.execute("PRAGMA journal_mode = WAL")
-                for migration in schema.pending(conn, migrations):
-                    schema.apply(conn, migration)
-            except sqlite3.Error as exc:
-                raise translate(exc, path, doing="migrating the schema") from exc
+            for migration in todo:
+                schema.apply(conn, migration)
+        except sqlite3.Error as exc:
+            raise translate(exc, path, doing="migrating the schema") from exc
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
     except BaseException:

@@ -18,7 +18,8 @@ from typing import Any
 
 from treasure.config import Config
 from treasure.contracts import Contracts
-from treasure.engine import PreparedRun, RunRequest, RunResult, execute_run, prepare_run
+from treasure import engine
+from treasure.engine import PreparedRun, RunRequest, RunResult
 from treasure.store.errors import StoreError
 from treasure.store.writer import StoreSink, StoreWriter
 from treasure.workspace import Workspace
@@ -72,17 +73,18 @@ def run_stored(request: RunRequest, db_path: Path | None = None, *,
         holder["sink"] = sink
         return sink
 
-    prep = prepare_run(request)
+    # looked up on the module at call time: treasure.faults.injected() wraps engine.prepare_run
+    prep = engine.prepare_run(request)
     if db_path is None and use_ssot_default:
         db_path = default_db_path(prep.workspace, prep.config)
     if db_path is None:
-        return execute_run(prep), None
-    writer = StoreWriter.open(db_path)
+        return engine.execute_run(prep), None
+    writer = StoreWriter.open(db_path, fault=prep.request.faults)
     try:
         replaced = _preflight(prep, writer)
         holder["writer"] = writer
         prep = replace(prep, request=replace(prep.request, extra_sinks=[*prep.request.extra_sinks, factory]))
-        result = execute_run(prep)
+        result = engine.execute_run(prep)
         sink: StoreSink | None = holder.get("sink")
         if sink is not None and sink.failed is not None:
             return result, StoreOutcome(Path(db_path), replaced, "running", sink.failed)

@@ -19,13 +19,10 @@ finished that is not: the engine writes reports after its sinks close, hence thi
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import orjson
 
@@ -39,13 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 REPORT_NAMES = ("court_report", "eqs_report")
 FINAL_STATUSES = ("complete", "halted", "error")
-#: Test hook for crash drills: ``point:N`` pauses the process (so a parent can SIGKILL it) when the
-#: stored event count reaches N at ``write`` (inserted, uncommitted) or ``commit`` (committed), or
-#: before the reports transaction commits (``reports``). Unset in normal use.
-PAUSE_ENV = "TREASURE_STORE_PAUSE"
-PAUSE_MARKER = "TREASURE_STORE_PAUSED"
-
-
 @dataclass
 class RunState:
     """How far a run's stored chain reaches."""
@@ -71,42 +61,27 @@ class RecordResult:
     inserted: int
 
 
-def _pause_spec() -> tuple[str, int] | None:
-    raw = os.environ.get(PAUSE_ENV)
-    if not raw:
-        return None
-    point, _, count = raw.partition(":")
-    try:
-        return point, int(count or 0)
-    except ValueError:
-        return None
-
-
-def _pause(point: str, count: int) -> None:
-    """Announce and block, so a crash drill can SIGKILL the process at a known point."""
-    sys.stderr.write(f"{PAUSE_MARKER} {point} {count}\n")
-    sys.stderr.flush()
-    for _ in range(600):  # never hang a forgotten child for more than a minute
-        time.sleep(0.1)  # treasure: allow-nondeterminism crash-drill pause, test tooling only
-    os._exit(70)
-
-
 class StoreWriter:
     """Idempotent writes into one run DB. Not thread-safe; one writer per process and DB."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *,
+                 fault: Callable[[str], None] | None = None) -> None:
         self.conn = conn
         self.path = path
+        self._fault = fault
         self._in_txn = False
         self._states: dict[str, RunState | None] = {}
-        self._pause = _pause_spec()
 
     @classmethod
-    def open(cls, path: Path | str) -> "StoreWriter":
-        """Open or create the DB at ``path`` (migrating it) for writing."""
+    def open(cls, path: Path | str, *, fault: Callable[[str], None] | None = None) -> "StoreWriter":
+        """Open or create the DB at ``path`` (migrating it) for writing.
+
+        ``fault`` is the engine's fault hook (:mod:`treasure.faults`): it is called with
+        ``"db_commit"`` before every commit, so crash drills can kill or fail a run right there.
+        """
         conn = open_db(path, create=True)
         conn.execute("PRAGMA synchronous = FULL")
-        return cls(conn, Path(path))
+        return cls(conn, Path(path), fault=fault)
 
     # transactions -----------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -127,7 +102,13 @@ class StoreWriter:
         if not self._in_txn:
             return
         try:
+            if self._fault is not None:
+                self._fault("db_commit")
             self.conn.execute("COMMIT")
+        except OSError as exc:
+            self.rollback()
+            raise StoreError("STORE_IO", f"committing to the database failed: {exc.strerror or exc}",
+                             path=str(self.path)) from exc
         except sqlite3.Error as exc:
             self.rollback()
             raise translate(exc, self.path, doing="committing") from exc
@@ -172,8 +153,9 @@ class StoreWriter:
             state = self.state(run_id)
             stored = 0 if state is None else state.events
             if first > stored:
-                raise StoreError("STORE_GAP", f"run {run_id}: the DB holds events 0..{stored - 1}, this batch "
-                                 f"starts at seq {first}", field="seq")
+                held = f"holds events 0..{stored - 1}" if stored else "holds no events of it"
+                raise StoreError("STORE_GAP", f"run {run_id}: the DB {held}; this batch starts at seq {first}",
+                                 field="seq")
             overlap = min(len(events), stored - first)
             if overlap > 0:
                 self._compare(run_id, first, lines[:overlap])
@@ -192,10 +174,6 @@ class StoreWriter:
         except sqlite3.Error as exc:
             self.rollback()
             raise translate(exc, self.path, doing=f"writing events of run {run_id}") from exc
-        if self._pause and self._pause[0] == "write" and stats.inserted:
-            after = self._states[run_id].events
-            if after - stats.inserted < self._pause[1] <= after:
-                _pause("write", after)
         return stats
 
     @staticmethod
@@ -222,8 +200,7 @@ class StoreWriter:
                 break
             if stored.encode("utf-8") != lines[seq - first]:
                 raise StoreError("STORE_CONFLICT", f"run {run_id} seq {seq}: the DB holds a different event "
-                                 "under this key; refusing to overwrite it", path=str(self.path), field="seq",
-                                 hint=_CONFLICT_HINT)
+                                 "under this key; refusing to overwrite it", path=str(self.path), field="seq")
             expected += 1
         if expected != first + len(lines):
             raise StoreError("STORE_GAP", f"run {run_id}: stored event seq {expected} is missing "
@@ -243,11 +220,11 @@ class StoreWriter:
             if state.status != "running":
                 raise StoreError("STORE_CONFLICT", f"run {run_id} is stored as {state.status} with "
                                  f"{state.events} events; refusing to append seq {first['seq']}",
-                                 path=str(self.path), field="seq", hint=_CONFLICT_HINT)
+                                 path=str(self.path), field="seq")
             if first["prev"] != state.last_hash:
                 raise StoreError("STORE_CONFLICT", f"run {run_id} seq {first['seq']} does not continue the "
                                  "stored chain (its prev differs from the stored last hash)",
-                                 path=str(self.path), field="prev", hint=_CONFLICT_HINT)
+                                 path=str(self.path), field="prev")
         try:
             event_rows = [rows.event_row(e, line) for e, line in zip(events, lines)]
             derived = rows.derive(events)
@@ -343,12 +320,10 @@ class StoreWriter:
                                      "last stored event is not a run_end saying so", field="status")
             if state.status not in ("running", status):
                 raise StoreError("STORE_CONFLICT", f"run {run_id} is stored as {state.status}, the report says "
-                                 f"{status}", path=str(self.path), field="status", hint=_CONFLICT_HINT)
+                                 f"{status}", path=str(self.path), field="status")
             inserted = sum(self._put_report(run_id, name, doc, contracts)
                            for name, doc in (("court_report", court), ("eqs_report", eqs)))
             self.conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
-            if self._pause and self._pause[0] == "reports":
-                _pause("reports", state.events)
             self.commit(durable=True)
         except StoreError:
             self.rollback()
@@ -369,18 +344,8 @@ class StoreWriter:
         stored = orjson.loads(row[0])
         if canonical_bytes(drop_paths(stored, volatile)) != canonical_bytes(drop_paths(dict(doc), volatile)):
             raise StoreError("STORE_CONFLICT", f"run {run_id}: the DB holds a different {name}; refusing to "
-                             "overwrite it", path=str(self.path), field=name, hint=_CONFLICT_HINT)
+                             "overwrite it", path=str(self.path), field=name)
         return False
-
-    # the pause hook used by the sink ----------------------------------------------------------
-    def maybe_pause_after_commit(self, run_id: str) -> None:
-        state = self._states.get(run_id)
-        if self._pause and self._pause[0] == "commit" and state is not None and state.events >= self._pause[1]:
-            _pause("commit", state.events)
-
-
-_CONFLICT_HINT = ("the DB already holds different content under this key: use another --run-id, "
-                  "re-run with --overwrite to replace the run, or inspect with `treasure db check`")
 
 
 class StoreSink:
@@ -413,7 +378,6 @@ class StoreSink:
         except StoreError as exc:
             self.failed = exc
             raise
-        self.writer.maybe_pause_after_commit(self.run_id)
 
     def close(self) -> None:
         if self.failed is None:
