@@ -85,6 +85,10 @@ HINTS: dict[str, str] = {
     "EVENTS_EMPTY": "the event log has no events",
     "EVENTS_TIME": "events must be in sim-time order; the log was reordered or edited",
     "INTERNAL": "this is a bug in Treasure: re-run with TREASURE_DEBUG=1 and report it with the event log",
+    # gates (treasure verify)
+    "GATES_USAGE": "check the gate names: `treasure verify --help` lists them (or see pytest's message above)",
+    "GATES_NOT_RUN": "pytest stopped before the gates ran: read its output above (is pytest installed in "
+    "this environment?)",
     # schemas
     "SCHEMA_INVALID": "fix the JSON Schema file (draft 2020-12)",
     "REPORT_INVALID": "the report does not match its schema in truth/",

@@ -1,0 +1,92 @@
+"""``treasure verify [GATE...]``: run the operator gates, through pytest, against a workspace.
+
+The gates ship inside the package (``bundle_dir()/gates``), so this works in any workspace made
+by ``treasure init``, inside or outside a source checkout. pytest runs in a subprocess with an
+empty configuration (``-c os.devnull``) and the gates folder as rootdir and conftest boundary, so
+neither the caller's nor the repository's pytest settings change what the gates do. The verdict
+is ``evidence/gates.json``, which the pytest plugin writes once at the end of the session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from treasure.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, TreasureError
+
+#: pytest exit codes: 0 all passed, 1 some failed, 2 interrupted, 3 internal error, 4 usage error,
+#: 5 no tests collected.
+_PYTEST_USAGE = 4
+_PYTEST_INTERNAL = 3
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "verify", parents=[common], help="run the operator gates (pytest -m gate) against the workspace",
+        description="Run the operator gates shipped with Treasure against the workspace. Exit 0 only when "
+        "every selected gate passed (a skipped gate is not a pass); 2 when one failed, was skipped or "
+        "had no test. The report is evidence/gates.json (printed with --json).")
+    parser.add_argument("gates", nargs="*", metavar="GATE",
+                        help="gates to run (default: all): e2, phase2, determinism, events, persist, dryrun-live")
+    parser.add_argument("--jobs", "-n", type=int, default=None, metavar="N",
+                        help="run the gates on N processes (pytest-xdist)")
+    parser.set_defaults(handler=handle)
+
+
+def pytest_command(workspace_root: Path, gates: list[str], *, jobs: int | None = None,
+                   quiet: bool = False) -> list[str]:
+    """The pytest invocation behind ``treasure verify`` (also what CI may run by hand)."""
+    from treasure.workspace import bundle_dir
+
+    gates_dir = (bundle_dir() / "gates").resolve()
+    command = [sys.executable, "-m", "pytest", str(gates_dir), "-m", "gate", "-c", os.devnull,
+               f"--rootdir={gates_dir.parent}", f"--confcutdir={gates_dir}", "-p", "no:cacheprovider",
+               f"--treasure-workspace={workspace_root}", "-qq" if quiet else "-q", "-rfEs"]
+    command += [f"--gate={name}" for name in gates]
+    if jobs is not None and jobs > 1:
+        command += ["-n", str(jobs)]
+    return command
+
+
+def _stamp(path: Path) -> Any:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def handle(args: argparse.Namespace) -> int:
+    from treasure.jsonio import read_json
+    from treasure.workspace import Workspace
+
+    ws = Workspace.at(args.workspace)
+    report_path = ws.evidence_dir / "gates.json"
+    before = _stamp(report_path)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    command = pytest_command(ws.root, list(args.gates), jobs=args.jobs, quiet=args.quiet)
+    # With --json, stdout carries only the report: pytest's own output goes to stderr.
+    completed = subprocess.run(command, cwd=ws.root, env=env, stdout=sys.stderr if args.json else None)
+    written = _stamp(report_path)
+    if written is None or written == before:
+        code = "GATES_USAGE" if completed.returncode == _PYTEST_USAGE else "GATES_NOT_RUN"
+        raise TreasureError(code, f"pytest ended with exit code {completed.returncode} before writing "
+                            f"{ws.relative(report_path)}", path=ws.relative(report_path))
+    report = read_json(report_path)
+    if args.json:
+        from treasure.cli.output import print_json
+
+        print_json(report)
+    elif not args.quiet or report["status"] != "passed":
+        not_passed = [f"{g['name']} ({g['status']})" for g in report["gates"] if g["status"] != "passed"]
+        verdict = "PASSED" if report["status"] == "passed" else f"{report['status'].upper()}: " + ", ".join(not_passed)
+        print(f"treasure verify: {verdict} ({len(report['gates'])} gate(s); report {ws.relative(report_path)})")
+    if completed.returncode == _PYTEST_INTERNAL:
+        return EXIT_INTERNAL
+    if report["status"] == "passed" and completed.returncode == 0:
+        return EXIT_OK
+    return EXIT_BAD_INPUT
