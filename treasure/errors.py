@@ -84,6 +84,9 @@ HINTS: dict[str, str] = {
     "EVENTS_RUN_ID": "every line of a log must carry the same run_id",
     "EVENTS_EMPTY": "the event log has no events",
     "EVENTS_TIME": "events must be in sim-time order; the log was reordered or edited",
+    "EVENTS_IO": "the event log exists but cannot be read: check its permissions",
+    "EVENTS_PART_MISSING": "a rotated part of the log is missing: restore it from archive/ (the chain "
+    "continues across parts)",
     "INTERNAL": "this is a bug in Treasure: re-run with TREASURE_DEBUG=1 and report it with the event log",
     # gates (treasure verify)
     "GATES_USAGE": "check the gate names: `treasure verify --help` lists them (or see pytest's message above)",
