@@ -97,13 +97,14 @@ def _load_reports(reports_dir: Path | None, summary: LogSummary) -> tuple[dict, 
     return court, eqs
 
 
-def ingest_log(db_path: Path | str, paths: Iterable[Path], *, contracts: Contracts,
+def ingest_log(db_path: Path | str, paths: Iterable[Path], *, contracts: Contracts | None,
                reports_dir: Path | None = None) -> IngestResult:
     """Verify ``paths`` (one log, in chain order) and store it, with its reports if found.
 
     ``reports_dir`` holds ``court_report.json`` and ``eqs_report.json``; when present they must
     describe this log (run id, event count, last hash) or the ingest is refused before anything
-    is committed. Without them the run is stored as ``running`` (events only).
+    is committed. Without them the run is stored as ``running`` (events only). ``contracts``
+    validates events and reports against truth/; ``None`` checks only envelope, seq and chain.
     """
     paths = [Path(p) for p in paths]
     writer = StoreWriter.open(db_path)
