@@ -156,11 +156,11 @@ class _Validators:
             found = first_error(self.slow[kind], doc)
             if found is None:  # the two validators disagree: trust the stricter message
                 return "(root)", f"{kind} message does not match its schema"
-            where = error_field(found)
             if found.validator == "required" and isinstance(found.instance, dict):
                 missing = [name for name in found.validator_value if name not in found.instance]
-                where = missing[0] if missing else where
-            return where, f"{kind} message: {found.message}"
+                if missing:
+                    return missing[0], f"{kind} message: missing required field {missing[0]!r}"
+            return error_field(found), f"{kind} message: {found.message}"
 
 
 _VALIDATORS: _Validators | None = None
