@@ -89,7 +89,7 @@ class DryRunAdapter(SimAdapter):
 
             try:
                 atomic_write_bytes(self.workspace.run_reports(self.run_id) / JOURNAL_NAME, self.journal_bytes())
-            except TreasureError as exc:  # never crash a run over its journal: say so in the log
+            except (TreasureError, OSError) as exc:  # never crash a run over its journal: say so in the log
                 reports.append(ExecReport("error", None, reason=f"dry-run journal not written: {exc}",
                                           code="DRYRUN_JOURNAL_WRITE"))
         return reports
