@@ -92,6 +92,8 @@ HINTS: dict[str, str] = {
     "GATES_USAGE": "check the gate names: `treasure verify --help` lists them (or see pytest's message above)",
     "GATES_NOT_RUN": "pytest stopped before the gates ran: read its output above (is pytest installed in "
     "this environment?)",
+    # determinism scan
+    "SCAN_PATH": "pass existing files or folders to scan (default: the package and the SSOT's strategy)",
     # schemas
     "SCHEMA_INVALID": "fix the JSON Schema file (draft 2020-12)",
     "REPORT_INVALID": "the report does not match its schema in truth/",

@@ -488,7 +488,8 @@ def _member_at_fault(error: Any) -> str | None:
         return None
     if error.validator == "required":
         missing = [key for key in value if key not in instance]
-        return missing[0] if missing else None
+        named = [key for key in missing if error.message.startswith(repr(key))]
+        return (named or missing or [None])[0]
     if error.validator == "additionalProperties" and value is False:
         known = error.schema.get("properties", {})
         extra = sorted(key for key in instance if key not in known)
