@@ -119,6 +119,7 @@ class _Collector:
         self.max_position_usd = 0.0
         self.max_position_event: dict[str, Any] | None = None
         self.worst_day: dict[str, Any] | None = None
+        self.run_errors: list[dict[str, Any]] = []
 
     def finding(self, code: str, severity: str, title: str = "") -> Finding:
         if code not in self.findings:
@@ -139,6 +140,8 @@ class _Collector:
             self.dataset = payload
         elif kind == "run_end":
             self.run_end = payload
+        elif kind == "run_error" and len(self.run_errors) < MAX_ITEMS:
+            self.run_errors.append(_item(event))
         elif kind == "data_gap_detected":
             f = self.finding("DATA_GAP", "warn")
             f.count += 1
@@ -244,6 +247,7 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
     elif status == "error":
         f = col.finding("RUN_ERROR", "critical", f"run ended in error ({reason})")
         f.count = 1
+        f.items = col.run_errors
         if reason in HINTS:
             f.action = f"{f.action}: {HINTS[reason]}"
 

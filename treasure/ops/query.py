@@ -123,6 +123,8 @@ def parse_where(text: str) -> Predicate:
         raise OpsError("QUERY_INVALID", f"--where {text!r}: expected FIELD OP VALUE with OP one of "
                        "= != > >= < <= ~", field="--where")
     path, op, raw = match.groups()
+    if not raw or raw[0] in "=<>!~":
+        raise OpsError("QUERY_INVALID", f"--where {text!r}: missing value after {op!r}", field="--where")
     if op == "~":
         try:
             value: Any = re.compile(raw)
