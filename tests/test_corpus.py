@@ -32,7 +32,9 @@ RUN_DATASET = MANIFEST["run_dataset"]
 
 
 def entries(kind: str) -> list:
-    return [pytest.param(e, id=e["id"]) for e in ENTRIES if e["kind"] == kind]
+    """Parameters for one kind; entries with a reported ``gap`` are expected to fail (strictly)."""
+    return [pytest.param(e, id=e["id"], marks=[pytest.mark.xfail(strict=True, reason=e["gap"])] if "gap" in e
+                         else []) for e in ENTRIES if e["kind"] == kind]
 
 
 def evidence(ws: Workspace) -> list[str]:

@@ -134,7 +134,7 @@ VALID_SSOT = json.loads((CORPUS / "ssot" / "valid.json").read_text())
 # NUL is left out of generated strings only because of a known, pinned gap: a NUL in a path field
 # escapes Workspace.resolve_inside as ValueError (tests/test_paths.py::test_resolve_inside_refuses_nul_
 # with_a_code, xfail strict). Drop the exclusion when that is fixed.
-_TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20)
+_TEXT = st.text(alphabet=st.characters(exclude_characters="\x00"), max_size=20)
 JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
                         st.floats(allow_nan=False, allow_infinity=False), _TEXT)
 JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=4),

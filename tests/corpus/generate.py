@@ -201,6 +201,8 @@ def ssot_entries(sha: str) -> list[tuple[str, bytes, str, str | None, str]]:
          None, "a parameter of the wrong type"),
         ("strategy_params_unknown", edit(lambda d: d["strategy"]["params"].update(sloww=5)), "STRATEGY_PARAMS",
          None, "a misspelled strategy parameter"),
+        ("dataset_path_nul", edit(lambda d: d["dataset"].update(path="fixtures/data/a\u0000b.csv")),
+         "PATH_ESCAPE", "dataset.path", "a NUL byte in a path"),
         ("duplicate_keys", text.replace(b'"risk": {', b'"risk": {"daily_loss_limit_usd": 1e9, ', 1),
          "accepted", None,
          "KNOWN GAP: JSON allows duplicate keys and the last one wins, so a hand-edited duplicate can shadow "
@@ -335,6 +337,13 @@ def live_for(log: bytes) -> bytes:
     return b"".join(out)
 
 
+#: Entries the code does not handle yet (reported): the test marks them xfail(strict=True).
+GAPS = {
+    "ssot/dataset_path_nul": "Workspace.resolve_inside lets ValueError('embedded null byte') escape: "
+                             "internal error instead of a coded refusal",
+}
+
+
 def main() -> int:
     sys.path.insert(0, str(HERE.parents[1]))
     for sub in ("datasets", "ssot", "events", "live"):
@@ -351,6 +360,8 @@ def main() -> int:
             entry["line"] = line
         if field is not None:
             entry["field"] = field
+        if entry["id"] in GAPS:
+            entry["gap"] = GAPS[entry["id"]]
         entries.append(entry)
 
     for ident, data, expect, line, why in DATASETS:
