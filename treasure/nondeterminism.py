@@ -165,12 +165,13 @@ def python_files(paths: Iterable[str | Path]) -> list[Path]:
     return sorted(found)
 
 
-def scan_paths(paths: Iterable[str | Path], *, relative_to: Path | None = None) -> ScanResult:
-    """Scan every Python file under ``paths``; paths in findings are shown relative to
-    ``relative_to`` when inside it. A file that cannot be read or parsed is itself a finding."""
+def scan_paths(paths: Iterable[str | Path], *, relative_to: Path | Iterable[Path] | None = None) -> ScanResult:
+    """Scan every Python file under ``paths``; paths in findings are shown relative to the first
+    of ``relative_to`` that holds them. A file that cannot be read or parsed is itself a finding."""
+    bases = [relative_to] if isinstance(relative_to, Path) else list(relative_to or ())
     result = ScanResult()
     for path in python_files(paths):
-        shown = _shown(path, relative_to)
+        shown = _shown(path, bases)
         result.files.append(shown)
         try:
             source = tokenize.open(path).read()  # honours a PEP 263 encoding line
@@ -229,12 +230,12 @@ def default_targets(workspace_root: Path, ssot: Any = None) -> list[Path]:
     return targets
 
 
-def _shown(path: Path, base: Path | None) -> str:
-    if base is not None:
+def _shown(path: Path, bases: list[Path]) -> str:
+    for base in bases:
         try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
+            return path.resolve().relative_to(Path(base).resolve()).as_posix()
         except ValueError:
-            pass
+            continue
     return path.as_posix()
 
 
@@ -242,6 +243,8 @@ def _allow_comments(source: str, path: str) -> tuple[dict[int, str], list[Findin
     """Line -> reason of each allow comment; a comment without a reason is itself a finding."""
     allows: dict[int, str] = {}
     problems: list[Finding] = []
+    if "allow-nondeterminism" not in source:  # tokenizing is the slow part: skip it when pointless
+        return allows, problems
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError):  # pragma: no cover - ast.parse accepted the source
@@ -274,7 +277,7 @@ class _Imports:
     @classmethod
     def of(cls, tree: ast.AST) -> "_Imports":
         names: dict[str, str] = {}
-        for node in ast.walk(tree):
+        for node in _statements(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -312,7 +315,7 @@ class _Visitor(ast.NodeVisitor):
         self.imports = imports
         self.found: list[tuple[Finding, tuple[int, int]]] = []
         self.parents: list[ast.AST] = []
-        self.set_names: list[set[str]] = []
+        self.set_names: list[set[str] | None] = []
         self.scopes: list[ast.AST] = []
 
     # plumbing ---------------------------------------------------------------------------------
@@ -341,11 +344,17 @@ class _Visitor(ast.NodeVisitor):
     visit_Lambda = visit_FunctionDef
 
     def _scope(self, node: ast.AST) -> None:
-        self.set_names.append(_set_names(node, self.imports))
+        self.set_names.append(None)  # computed on first use: most scopes never ask
         self.scopes.append(node)
         self.generic_visit(node)
         self.scopes.pop()
         self.set_names.pop()
+
+    def _names_holding_sets(self) -> set[str]:
+        names = self.set_names[-1]
+        if names is None:
+            names = self.set_names[-1] = _set_names(self.scopes[-1], self.imports)
+        return names
 
     def is_set(self, node: ast.AST) -> bool:
         if isinstance(node, (ast.Set, ast.SetComp)):
@@ -355,7 +364,7 @@ class _Visitor(ast.NodeVisitor):
             return True
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)):
             return self.is_set(node.left) and self.is_set(node.right)
-        return isinstance(node, ast.Name) and bool(self.set_names) and node.id in self.set_names[-1]
+        return isinstance(node, ast.Name) and bool(self.scopes) and node.id in self._names_holding_sets()
 
     # TD101, TD201: calls and references --------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
@@ -564,6 +573,19 @@ def _annotation_is_set(node: ast.AST, imports: _Imports) -> bool:
         return node.id in _SET_TYPES if node.id not in imports.names else imports.names[node.id] in _SET_TYPES
     qualified = imports.qualify(node)
     return qualified in _SET_TYPES if qualified else False
+
+
+def _statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every statement of a module, nested ones included (imports can only be statements), without
+    walking expressions."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(node, name, None)
+            if isinstance(block, list):
+                stack.extend(block)
 
 
 def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from treasure.cli.output import emit
 from treasure.errors import EXIT_BAD_INPUT, EXIT_OK, WorkspaceError
-from treasure.nondeterminism import RULES, default_targets, scan_paths
+from treasure.nondeterminism import RULES, default_targets, package_dir, scan_paths
 from treasure.workspace import Workspace
 
 
@@ -44,7 +44,7 @@ def handle(args: argparse.Namespace) -> int:
             root = Path.cwd()  # outside a workspace: still scan the package
         targets = default_targets(root)
         base = root
-    result = scan_paths(targets, relative_to=base)
+    result = scan_paths(targets, relative_to=[base, package_dir().parent])
     lines = [f.render() for f in result.findings]
     verdict = (f"treasure scan: {'clean' if result.clean else f'{len(result.findings)} finding(s)'} in "
                f"{len(result.files)} file(s)" + (f", {result.allowed} allowed by comment" if result.allowed else ""))
