@@ -30,8 +30,8 @@ Actions: ``kill``, ``enospc``, ``eio``, ``eacces`` (OSError with that errno), ``
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
-import random
 import re
 import signal
 import time
@@ -257,6 +257,14 @@ def injected(plan: Callable[[str], None]) -> Iterator[None]:
         engine.prepare_run = original  # type: ignore[assignment]
 
 
+def _pick(seed: int, items: Sequence[tuple[str, int]], k: int) -> list[tuple[str, int]]:
+    """``k`` items chosen by the SHA-256 of (seed, item): the same on every Python and NumPy."""
+    def rank(item: tuple[str, int]) -> bytes:
+        return hashlib.sha256(f"{seed}:{item[0]}:{item[1]}".encode()).digest()
+
+    return sorted(items, key=rank)[:k]
+
+
 def seeded_kill_points(seed: int, calls: Mapping[str, int], n: int, *,
                        rare_share: float = 0.5) -> list[Fault]:
     """``n`` distinct SIGKILL points chosen from a probe's call counts, reproducibly from ``seed``.
@@ -268,12 +276,10 @@ def seeded_kill_points(seed: int, calls: Mapping[str, int], n: int, *,
     """
     if n < 1:
         raise ValueError("n must be >= 1")
-    rng = random.Random(f"treasure-crash-{seed}")
     rare = [(p, i) for p in POINTS if p != "bar" for i in range(1, calls.get(p, 0) + 1)]
     budget = min(len(rare), max(1, int(n * rare_share)))
-    chosen = rng.sample(rare, budget) if budget < len(rare) else rare
-    bars = calls.get("bar", 0)
-    wanted = min(n - len(chosen), bars)
-    chosen += [("bar", i) for i in rng.sample(range(1, bars + 1), wanted)]
+    chosen = _pick(seed, rare, budget)
+    bars = [("bar", i) for i in range(1, calls.get("bar", 0) + 1)]
+    chosen += _pick(seed, bars, min(n - len(chosen), len(bars)))
     order = {p: k for k, p in enumerate(POINTS)}
     return [Fault("kill", p, i) for p, i in sorted(chosen, key=lambda pi: (order[pi[0]], pi[1]))]
