@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from treasure.contracts import Contracts
 
 REPORT_NAMES = ("court_report", "eqs_report")
+CACHE_KIB = 64 * 1024
 FINAL_STATUSES = ("complete", "halted", "error")
 @dataclass
 class RunState:
@@ -81,6 +82,8 @@ class StoreWriter:
         """
         conn = open_db(path, create=True)
         conn.execute("PRAGMA synchronous = FULL")
+        # a 64 MiB page cache keeps a large ingest transaction from spilling pages to the WAL twice
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         return cls(conn, Path(path), fault=fault)
 
     # transactions -----------------------------------------------------------------------------
