@@ -449,8 +449,10 @@ def check_determinism(a: "Evidence", b: "Evidence") -> None:
     from treasure.compare import compare_documents, compare_event_logs
 
     if a.log_bytes != b.log_bytes:
-        diff = compare_event_logs(a.events, b.events)
-        _fail("determinism", "the event logs of two runs of the same inputs differ",
+        # hash and prev differ from the first changed event on: show the content that differs
+        diff = compare_event_logs(a.events, b.events, drop=["hash", "prev"], max_events=3, max_lines=8)
+        first = next((x["seq"] for x, y in zip(a.events, b.events) if x != y), min(len(a.events), len(b.events)))
+        _fail("determinism", f"the event logs of two runs of the same inputs differ from seq {first} on",
               diff.summary.splitlines() or ["(byte-level difference)"])
     contracts = _contracts(Path(a.truth_dir))
     for name, left, right in (("court_report", a.court, b.court), ("eqs_report", a.eqs, b.eqs)):
@@ -557,15 +559,11 @@ class InvariantChecker:
 def treasure_invariants(tmp_path_factory: pytest.TempPathFactory,
                         pytestconfig: pytest.Config) -> Iterable[InvariantChecker]:
     """Run generated cases through the engine and check every Treasure run invariant.
-
-    Session-scoped (safe inside ``@given``); each case runs in a scratch workspace under the
-    session's tmp dir. Example::
-
-        @given(case=cases(strategy="my_pkg.strats:Breakout", max_bars=40))
-        def test_breakout_keeps_invariants(treasure_invariants, case):
-            treasure_invariants.run(case)
-
-    Narrow it per test with ``@pytest.mark.treasure_invariants(skip=["determinism"])``.
+    Session-scoped (safe inside ``@given``); cases run in a scratch workspace under the session's
+    tmp dir. Narrow it per test with ``@pytest.mark.treasure_invariants(skip=["determinism"])``.
+    Example:
+        @given(case=pytest_treasure.strategies.cases(strategy="my_pkg.strats:Breakout"))
+        def test_breakout_keeps_invariants(treasure_invariants, case): treasure_invariants.run(case)
     """
     checker = InvariantChecker(tmp_path_factory.mktemp("treasure-invariants"), base_dir=pytestconfig.rootpath)
     yield checker

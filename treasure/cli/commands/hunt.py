@@ -1,0 +1,153 @@
+"""``treasure hunt``: hypothesis against a strategy; a shrunk reproducer when an invariant breaks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from treasure.cli.output import emit
+from treasure.workspace import Workspace
+
+EXIT_FOUND = 2
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be > 0")
+        return value
+    return parse
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "hunt", parents=[common], help="hunt for inputs that break a strategy's run invariants",
+        description="Generate datasets and SSOTs with hypothesis, run the strategy on each, check every "
+        "run invariant (coded errors only, clean runs, valid event log, accounting, risk limits and halts, "
+        "order lifecycle, reports agree with events, data events, determinism across processes). On a "
+        "failure the case is shrunk and written to fixtures/regressions/<id>/ with a pytest test that "
+        "reproduces it. Exit 0 nothing found, 2 an invariant broke (or bad arguments).")
+    parser.add_argument("--strategy", metavar="NAME|module:Class|file.py:Class",
+                        help="strategy to hunt (default: the SSOT's strategy.name)")
+    parser.add_argument("--params", type=_params, metavar="JSON",
+                        help="fixed strategy params (default: drawn for built-ins, the SSOT's for the SSOT's "
+                        "strategy, {} otherwise)")
+    parser.add_argument("--examples", type=_positive(int), default=100, metavar="N",
+                        help="generated cases to try (default 100)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="search seed: the same seed gives the same cases and result (default 0)")
+    parser.add_argument("--max-minutes", type=_positive(float), metavar="M",
+                        help="wall-clock budget; the hunt stops generating when it is spent")
+    parser.add_argument("--max-bars", type=_positive(int), default=60, metavar="N",
+                        help="largest generated dataset (default 60 bars)")
+    parser.add_argument("--determinism", choices=("process", "inprocess", "off"), default="process",
+                        help="process: run each case in two processes with different PYTHONHASHSEED "
+                        "(default); inprocess: twice in this process; off: once")
+    parser.add_argument("--skip", action="append", default=[], metavar="INVARIANT",
+                        choices=("coded_errors", "clean_run", "event_log", "accounting", "risk", "orders",
+                                 "report_agreement", "data_events", "determinism"),
+                        help="do not check this invariant (repeatable), e.g. while a known bug is being fixed")
+    parser.add_argument("--no-write", action="store_true", help="report a failure without writing a reproducer")
+    parser.set_defaults(handler=handle)
+
+
+class _Progress:
+    """Progress on stderr: a rewritten line on a terminal, a line per tenth otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.shrinking = False
+
+    def __call__(self, p: Any) -> None:
+        if not self.enabled:
+            return
+        if p.phase == "shrink":
+            if not self.shrinking:
+                self.shrinking = True
+                sys.stderr.write(("\n" if self.tty else "") + f"hunt: invariant broken after {p.found_after} "
+                                 f"example(s); shrinking\n")
+            elif self.tty:
+                sys.stderr.write(f"\rhunt: shrinking, step {p.examples}, {p.bars} bars   ")
+            sys.stderr.flush()
+            return
+        step = max(1, p.total // 10)
+        line = f"hunt: {p.examples}/{p.total} examples ({p.bars} bars: {p.status})"
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(70))
+            if p.examples >= p.total:
+                sys.stderr.write("\n")
+        elif p.examples % step == 0 or p.examples == p.total:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _strategy_from_ssot(ws: Workspace) -> tuple[str, dict[str, Any] | None]:
+    from treasure.config import load_config
+    from treasure.strategy import BUILTIN
+
+    config = load_config(ws.ssot_path, ws.config_schema_path, display_path=ws.relative(ws.ssot_path))
+    name = config.strategy_name
+    return name, (None if name in BUILTIN else config.strategy_params)
+
+
+def summary(report: Any, ws: Workspace) -> str:
+    d = report.to_dict(ws.relative)
+    bars = d["bars"]
+    runs = d["examples"]["run"]
+    outcomes = ", ".join(f"{k} {v}" for k, v in d["outcomes"].items()) or "none"
+    if d["refusals"]:
+        outcomes += " (" + ", ".join(f"{k} {v}" for k, v in d["refusals"].items()) + ")"
+    determinism = {"process": "in two processes, PYTHONHASHSEED 1 vs 2", "inprocess": "twice in one process",
+                   "off": "not checked"}[d["determinism"]]
+    head = "PASSED" if report.passed else f"FAILED: {report.failure['invariant']}"
+    lines = [
+        f"treasure hunt: {head}   strategy {d['strategy']}   seed {d['seed']}",
+        f"  examples    {runs} of {d['examples']['requested']}"
+        + ("  (stopped by --max-minutes)" if d["examples"]["stopped_by_time"] else ""),
+        f"  bars        {bars['total']} in all, up to {bars['max']} a case; {bars['with_gaps']} case(s) with gaps, "
+        f"{bars['with_duplicates']} with duplicates, {bars['with_outliers']} with outliers",
+        f"  outcomes    {outcomes}",
+        f"  invariants  {', '.join(d['invariants'])}" + (f" (skipped: {', '.join(d['skipped'])})" if d["skipped"] else ""),
+        f"  determinism {determinism}",
+    ]
+    if report.failure is not None:
+        f = report.failure
+        lines += [f"  violation   [{f['invariant']}] {f['message']}"]
+        lines += [f"              {line}" for line in f["details"][:8]]
+        lines += [f"  case        {f['case']}", f"  shrunk in   {f['shrinks']} step(s)"]
+        if d["reproducer"]:
+            lines += [f"  reproducer  {d['reproducer']}/ (dataset.csv, ssot.json, test_reproduce.py)",
+                      f"  re-run      pytest {d['reproducer']}/test_reproduce.py"]
+    return "\n".join(lines)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from treasure.hunt.search import HuntRequest, hunt
+
+    ws = Workspace.at(args.workspace)
+    strategy, params = (args.strategy, None) if args.strategy else _strategy_from_ssot(ws)
+    if args.params is not None:
+        params = args.params
+    report = hunt(HuntRequest(
+        workspace=ws, strategy=strategy, params=params, examples=args.examples, seed=args.seed,
+        max_minutes=args.max_minutes, max_bars=args.max_bars, determinism=args.determinism,
+        skip=tuple(args.skip), write=not args.no_write, progress=_Progress(not args.quiet and not args.json)))
+    emit(args, summary(report, ws), report.to_dict(ws.relative))
+    return 0 if report.passed else EXIT_FOUND
