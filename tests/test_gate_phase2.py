@@ -124,3 +124,27 @@ def test_fails_on_an_order_with_no_terminal_state(pytester, ws):
     result.stdout.fnmatch_lines(["phase2: order states: order o* (order_placed seq *, bar *): no terminal state "
                                  "(no filled, cancelled or rejected event); * of * filled"])
     result.stdout.fnmatch_lines(["phase2 * FAILED * 1/1 failed *order states: order o*no terminal state*"])
+
+
+OTHER_RUNS = '''
+import pytest
+
+@pytest.fixture(scope="session", params=[{"strategy": "mean_reversion", "seed": 7}, {"strategy": "buy_and_hold", "seed": 3}],
+                ids=["mean_reversion", "buy_and_hold"])
+def _other_run(request, tmp_path_factory, treasure_workspace):
+    from pytest_treasure.runs import start_run
+    return start_run(treasure_workspace, tmp_path_factory.mktemp("other") / "ws", **request.param)
+
+@pytest.fixture
+def treasure_run(_other_run):
+    return _other_run
+'''
+
+
+def test_invariants_hold_for_other_strategies_and_seeds(pytester, ws):
+    """The invariants are the engine's, not one run's: they hold for other strategies (flips,
+    partial fills) too; only the goldens, recorded for the default inputs, are skipped."""
+    pytester.makeconftest(OTHER_RUNS)
+    result = run_gate(pytester, ws)
+    result.assert_outcomes(passed=12, skipped=4)
+    result.stdout.fnmatch_lines(["phase2 * passed * 16 tests *"])
