@@ -179,3 +179,17 @@ def test_large_vectorised_reconcile_matches_injected_rows() -> None:
     live_price[[7, 4242]] *= 1.01
     live = Ledger.from_columns(**{**columns, "fill_price": live_price, "fill_fee": live_price * 0.0005})
     assert reconcile(expected, live, TOL).pairs() == [("PRICE_MISMATCH", "o0000007"), ("PRICE_MISMATCH", "o0004242")]
+
+
+def test_time_keys_fall_back_to_ranks_for_huge_time_spans() -> None:
+    """orders x time span beyond 62 bits: the matcher ranks timestamps instead; same answers."""
+    n = 600
+    ts = np.where(np.arange(n) % 2 == 0, 1_000, 9_000_000_000_000_000) + np.arange(n)
+    columns = dict(ids=np.char.mod("o%04d", np.arange(n)), side=np.ones(n), qty=np.ones(n),
+                   state=np.full(n, STATE_CODE["filled"]), fill_order=np.arange(n), fill_ts=ts,
+                   fill_qty=np.ones(n), fill_price=np.full(n, 10.0), fill_fee=np.zeros(n))
+    expected = Ledger.from_columns(**columns)
+    late = ts.copy()
+    late[[3, 8]] += [TOL.time_window_ms, TOL.time_window_ms + 1]
+    live = Ledger.from_columns(**{**columns, "fill_ts": late})
+    assert reconcile(expected, live, TOL).pairs() == [("MISSING_FILL", "o0008")]

@@ -145,22 +145,21 @@ class _Validators:
             for kind, schema in MESSAGE_SCHEMAS.items()}
         self.slow = {kind: Draft202012Validator(schema) for kind, schema in MESSAGE_SCHEMAS.items()}
 
-    def check(self, doc: dict[str, Any]) -> tuple[str, str] | None:
+    def explain(self, doc: Any) -> tuple[str, str]:
+        """``(field, message)`` of a message that failed the fast check (cold path)."""
+        if not isinstance(doc, dict):
+            return "(root)", "a message must be a JSON object"
         kind = doc.get("type")
         if kind not in self.fast:
             return "type", f"unknown message type {kind!r} (expected one of {', '.join(MESSAGE_TYPES)})"
-        try:
-            self.fast[kind](doc)
-            return None
-        except fastjsonschema.JsonSchemaException:
-            found = first_error(self.slow[kind], doc)
-            if found is None:  # the two validators disagree: trust the stricter message
-                return "(root)", f"{kind} message does not match its schema"
-            if found.validator == "required" and isinstance(found.instance, dict):
-                missing = [name for name in found.validator_value if name not in found.instance]
-                if missing:
-                    return missing[0], f"{kind} message: missing required field {missing[0]!r}"
-            return error_field(found), f"{kind} message: {found.message}"
+        found = first_error(self.slow[kind], doc)
+        if found is None:  # the two validators disagree: trust the stricter message
+            return "(root)", f"{kind} message does not match its schema"
+        if found.validator == "required" and isinstance(found.instance, dict):
+            missing = [name for name in found.validator_value if name not in found.instance]
+            if missing:
+                return missing[0], f"{kind} message: missing required field {missing[0]!r}"
+        return error_field(found), f"{kind} message: {found.message}"
 
 
 _VALIDATORS: _Validators | None = None
@@ -171,6 +170,30 @@ def _validators() -> _Validators:
     if _VALIDATORS is None:
         _VALIDATORS = _Validators()
     return _VALIDATORS
+
+
+def _decode(raw_lines: list[bytes], numbers: list[int], complete_last: bool) -> list[tuple[int, Any, tuple | None]]:
+    """``(line number, document, error)`` of every non-blank line, in order. One orjson call parses
+    the whole file as an array when it is well formed; otherwise lines are parsed one by one, and a
+    bad one carries ``error = (code, message)`` instead of a document."""
+    if numbers:
+        try:
+            docs = orjson.loads(b"[" + b",".join(raw_lines[n - 1] for n in numbers) + b"]")
+            if len(docs) == len(numbers):
+                return [(n, doc, None) for n, doc in zip(numbers, docs)]
+        except orjson.JSONDecodeError:
+            pass
+    out: list[tuple[int, Any, tuple | None]] = []
+    for number in numbers:
+        try:
+            out.append((number, orjson.loads(raw_lines[number - 1]), None))
+        except orjson.JSONDecodeError as exc:
+            if number == len(raw_lines) and not complete_last:
+                error = ("LIVE_TRUNCATED", f"live session truncated at line {number}: the last line is incomplete")
+            else:
+                error = ("LIVE_JSON", f"line {number} is not valid JSON ({exc.msg})")
+            out.append((number, None, error))
+    return out
 
 
 def parse_live(data: bytes, *, path: str = "<live>", time_window_ms: int, strict: bool) -> LiveSession:
@@ -191,35 +214,31 @@ def parse_live(data: bytes, *, path: str = "<live>", time_window_ms: int, strict
     if complete_last:
         raw_lines.pop()
     session.lines = len(raw_lines)
-    for number, raw in enumerate(raw_lines, start=1):
-        if not raw.strip():
+    numbers = [n for n, raw in enumerate(raw_lines, start=1) if raw.strip()]
+    fast, messages = validators.fast, session.messages
+    for number, doc, error in _decode(raw_lines, numbers, complete_last):
+        if error is not None:
+            problem(number, *error)
             continue
+        kind = doc.get("type") if type(doc) is dict else None
+        check = fast.get(kind)  # type: ignore[arg-type]
         try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            if number == len(raw_lines) and not complete_last:
-                problem(number, "LIVE_TRUNCATED", f"live session truncated at line {number}: the last line is "
-                        "incomplete")
-            else:
-                problem(number, "LIVE_JSON", f"line {number} is not valid JSON ({exc.msg})")
+            if check is None:
+                raise fastjsonschema.JsonSchemaException("unknown type")
+            check(doc)
+        except fastjsonschema.JsonSchemaException:
+            field_name, message = validators.explain(doc)
+            oid = doc.get("order_id") if type(doc) is dict else None
+            problem(number, "LIVE_SCHEMA", f"line {number}: {message}", field_name, oid if isinstance(oid, str) else None)
             continue
-        if not isinstance(doc, dict):
-            problem(number, "LIVE_SCHEMA", f"line {number}: a message must be a JSON object", "(root)")
-            continue
-        bad = validators.check(doc)
-        if bad is not None:
-            problem(number, "LIVE_SCHEMA", f"line {number}: {bad[1]}", bad[0],
-                    doc.get("order_id") if isinstance(doc.get("order_id"), str) else None)
-            continue
-        kind = doc["type"]
         if kind == "session":
-            if session.header is not None or session.messages:
+            if session.header is not None or messages:
                 problem(number, "LIVE_HEADER", f"line {number}: a session line after the start of the recording",
                         "type")
             else:
                 session.header = doc
             continue
-        ts = int(doc["venue_ts_ms"])
+        ts = doc["venue_ts_ms"]
         order_id = doc["order_id"]
         if newest is not None and ts < newest - time_window_ms:
             problem(number, "LIVE_OUT_OF_ORDER", f"line {number}: venue_ts_ms {ts} is {newest - ts} ms older than "
@@ -232,14 +251,14 @@ def parse_live(data: bytes, *, path: str = "<live>", time_window_ms: int, strict
                         f"{fill_ids[fill_id]}", "fill_id", order_id)
                 continue
             fill_ids[fill_id] = number
-        newest = ts if newest is None or ts > newest else newest
-        session.messages.append(LiveMessage(
-            line=number, type=kind, order_id=order_id, venue_ts_ms=ts,
-            qty=None if doc.get("qty") is None else float(doc["qty"]),
-            price=None if doc.get("price") is None else float(doc["price"]),
-            fee=None if doc.get("fee") is None else float(doc["fee"]),
-            status=doc.get("status"), side=doc.get("side"), fill_id=doc.get("fill_id"),
-            reason=str(doc.get("reason", ""))))
+            messages.append(LiveMessage(number, kind, order_id, int(ts), float(doc["qty"]), float(doc["price"]),
+                                        float(doc["fee"]), doc["status"], None, fill_id, ""))
+        else:
+            qty = doc.get("qty")
+            messages.append(LiveMessage(number, kind, order_id, int(ts), None if qty is None else float(qty),
+                                        None, None, None, doc.get("side"), None, doc.get("reason", "")))
+        if newest is None or ts > newest:
+            newest = ts
     if strict and not session.messages:
         raise DataError("LIVE_EMPTY", "the live session holds no venue messages", path=path,
                         hint=LIVE_HINTS["LIVE_EMPTY"])
