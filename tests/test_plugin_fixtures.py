@@ -178,3 +178,32 @@ def test_goldens_fail_when_missing_or_changed_and_are_rewritten_on_request(pytes
     again = run(pytester, ws, "-k", "golden", "--treasure-update-goldens")
     again.stdout.fnmatch_lines(["golden updated: fixtures/golden/demo/report.json"])
     assert json.loads(golden.read_text())["metrics"]["trades"] == 3
+
+
+def test_treasure_run_copies_the_files_the_ssot_names_and_takes_a_dataset(pytester, ws):
+    """A strategy file and a dataset outside spec/truth/fixtures reach the temporary copy at the
+    same relative place, so the run works and its evidence keeps workspace-relative paths."""
+    (ws.root / "strategies").mkdir()
+    (ws.root / "strategies" / "idle.py").write_text(
+        "from treasure import Strategy\n\nclass Idle(Strategy):\n    name = 'idle'\n\n"
+        "    def on_bar(self, ctx, bar):\n        return None\n")
+    (ws.root / "data").mkdir(exist_ok=True)
+    (ws.root / "data" / "copy.csv").write_bytes((ws.fixtures_dir / "data" / "default_bars.csv").read_bytes())
+    doc = json.loads(ws.ssot_path.read_text())
+    doc["strategy"] = {"name": "strategies/idle.py:Idle", "params": {}}
+    ws.ssot_path.write_text(json.dumps(doc))
+    pytester.makepyfile('''
+        import pytest
+
+        def test_file_strategy(treasure_run):
+            assert treasure_run.status == "complete", treasure_run.error
+            assert treasure_run.court["inputs"]["strategy"]["ref"] == "strategies/idle.py:Idle"
+            assert treasure_run.court["metrics"]["orders"] == 0
+
+        @pytest.mark.parametrize("treasure_run", [{"dataset": "data/copy.csv", "strategy": "buy_and_hold"}],
+                                 indirect=True)
+        def test_dataset(treasure_run):
+            inputs = treasure_run.court["inputs"]
+            assert inputs["dataset_path"] == "data/copy.csv" and inputs["dataset_override"] is True
+    ''')
+    run(pytester, ws).assert_outcomes(passed=2)
