@@ -152,18 +152,20 @@ def _last_line(path: Path) -> tuple[int, bytes]:
     return count, last
 
 
-def _evidence_problems(ws: Any, shown: str, court: dict[str, Any]) -> list[str]:
-    """Tie a court report to its run's evidence: the run's copy, the equity curve, the event log."""
+def _evidence_problems(ws: Any, path: Path, court: dict[str, Any]) -> list[str]:
+    """Tie a court report to its run's evidence: the run's copy (for the latest report), the
+    equity curve's hash, the event log's length and last hash."""
     import orjson
 
     from treasure.compare import compare_documents
     from treasure.contracts import Contracts
 
     problems: list[str] = []
+    shown = ws.relative(path)
     run_id = court.get("run_id", "")
     evidence = court.get("evidence", {})
     copy_path = ws.run_reports(run_id) / "court_report.json"
-    if ws.reports_dir / "court_report.json" == ws.root / shown and copy_path.is_file():
+    if path == ws.reports_dir / "court_report.json" and copy_path.is_file():
         volatile = Contracts(ws.truth_dir).volatile_paths("court_report")
         same = compare_documents(json.loads(copy_path.read_bytes()), court, volatile=volatile)
         if not same:
@@ -227,9 +229,10 @@ def test_latest_reports_validate(treasure_workspace, schema_validator, request, 
         if error is not None:
             problems.append(f"{shown}: not valid JSON: {error}")
             continue
-        problems.extend(f"{shown} field {e.replace(': ', ': ', 1)}" for e in schema_validator.errors(name, document))
-        if name == "court_report" and isinstance(document, dict) and not schema_validator.errors(name, document):
-            problems.extend(_evidence_problems(evidence_ws, evidence_ws.relative(path), document))
+        errors = schema_validator.errors(name, document)
+        problems.extend(f"{shown} field {error}" for error in errors)
+        if name == "court_report" and not errors:
+            problems.extend(_evidence_problems(evidence_ws, path, document))
     if unchecked:
         gate_note(f"not checked (no schema in truth/): {', '.join(unchecked)}")
     _fail("latest reports", problems)

@@ -125,3 +125,20 @@ def test_fails_on_a_dataset_with_one_changed_byte(pytester, ws):
     out.assert_outcomes(failed=1, deselected=3)
     out.stdout.fnmatch_lines(["*fixtures/data/default_bars.csv: SHA-256 * does not match spec/ssot.json "
                               "field dataset.sha256*"])
+
+
+def test_fails_when_the_latest_report_no_longer_matches_its_evidence(pytester, ws):
+    from treasure.engine import RunRequest, run
+
+    result = run(RunRequest(workspace=ws))
+    curve = result.report_dir / "equity.npy"
+    curve.write_bytes(curve.read_bytes()[:-8] + b"\0" * 8)
+    log = result.event_log
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))
+    out = run_gate(pytester, ws, "-k", "test_latest_reports_validate")
+    out.assert_outcomes(failed=1, deselected=3)
+    out.stdout.fnmatch_lines([
+        "*reports/court_report.json field evidence.equity_curve_sha256: * but reports/runs/*/equity.npy hashes to *",
+        "*reports/court_report.json field events.total: * but the event log holds * lines",
+        "*reports/court_report.json field events.last_hash: * but the log's last event hashes to *",
+    ])
