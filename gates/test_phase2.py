@@ -209,7 +209,6 @@ def test_fees_and_pnl_add_up(evidence):
     metrics, eqs = evidence.court["metrics"], evidence.eqs
     fees = math.fsum(e["payload"]["fee"] for e in fills)
     replay = evidence.replay
-    qty, cash, equity = evidence.rebuilt
     last_close = float(evidence.curve["close"][-1]) if len(evidence.curve) else 0.0
     unrealised = replay.qty * (last_close - replay.avg_price)
     expected_final = evidence.starting_cash + replay.realized_pnl - fees + unrealised
@@ -289,7 +288,7 @@ def test_every_order_ends_in_exactly_one_terminal_state(evidence):
 def test_court_metrics_recomputed_from_events_equal_the_report(evidence):
     from treasure.metrics import summarize
 
-    qty, cash, equity = evidence.rebuilt
+    qty, _cash, equity = evidence.rebuilt
     replay = evidence.replay
     loaded = evidence.of_type("dataset_loaded")[0]["payload"]
     recomputed = summarize(equity=equity, qty=qty, starting_cash=evidence.starting_cash,

@@ -218,7 +218,7 @@ def test_report_is_identical_across_sessions_but_for_volatile_durations(pytester
     volatile = Contracts(ws.truth_dir).volatile_paths("gates_report")
     run(pytester, ws)
     first = drop_paths(report(ws), volatile)
-    run(pytester, ws, "-p", "no:randomly")
+    run(pytester, ws)
     assert canonical_bytes(drop_paths(report(ws), volatile)) == canonical_bytes(first)
 
 
