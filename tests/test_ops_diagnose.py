@@ -138,8 +138,9 @@ def test_emergency_flag_is_reported(clean_ws):
     assert codes(diagnose(clean_ws, "clean"))["EMERGENCY_FLAG_SET"]["severity"] == "warn"
 
 
-@pytest.mark.parametrize("run_id, code", [("missing-run", "RUN_UNKNOWN"), ("../etc", "RUN_ID_INVALID")])
-def test_bad_run_ids(clean_ws, run_id, code):
-    done = subprocess.run([PYTHON, "-m", "treasure", "diagnose", run_id, "-w", str(clean_ws.root)],
+def test_bad_run_ids(clean_ws, capsys):
+    done = subprocess.run([PYTHON, "-m", "treasure", "diagnose", "missing-run", "-w", str(clean_ws.root)],
                           capture_output=True, text=True, check=False)
-    assert done.returncode == 2 and f"error[{code}]" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "error[RUN_UNKNOWN]" in done.stderr and "Traceback" not in done.stderr
+    assert run_cli(clean_ws, "diagnose", "../etc") == 2
+    assert "error[RUN_ID_INVALID]" in capsys.readouterr().err

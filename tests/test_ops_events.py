@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import orjson
 import pytest
 
-from test_ops_support import PYTHON, clean_ws, json_out, make_ws, run_cli, templates, write_log  # noqa: F401
+from test_ops_support import clean_ws, json_out, make_ws, run_cli, templates, write_log  # noqa: F401
 from treasure.errors import EventLogError
 from treasure.ops import OpsError
 from treasure.ops.archive import pack
@@ -144,12 +143,10 @@ def test_prefilter_never_loses_a_match(clean_ws):
         assert fast == slow and fast
 
 
-def test_field_json_and_subprocess(clean_ws):
-    done = subprocess.run([PYTHON, "-m", "treasure", "events", "clean", "--type", "dataset_loaded",
-                           "--field", "payload.dataset_sha", "--json", "-w", str(clean_ws.root)],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [json.loads(clean_ws.ssot_path.read_text())["dataset"]["sha256"]]
+def test_field_json(clean_ws, capsys):
+    assert run_cli(clean_ws, "events", "clean", "--type", "dataset_loaded", "--field", "payload.dataset_sha",
+                   "--json") == 0
+    assert json_out(capsys) == [json.loads(clean_ws.ssot_path.read_text())["dataset"]["sha256"]]
 
 
 def test_filter_validation_is_eager():

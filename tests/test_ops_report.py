@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_ops_support import PYTHON, clean_ws, json_out, make_ws, run_cli, templates  # noqa: F401
+from test_ops_support import clean_ws, json_out, make_ws, run_cli, templates  # noqa: F401
 from treasure.ops.html_report import build_html, decimate
 
 
@@ -126,9 +126,3 @@ def test_report_renders_in_a_headless_browser(clean_ws, tmp_path):
                            "--window-size=1200,2000", path.as_uri()], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert shot.stat().st_size > 20_000  # the page, with its plots, was painted
-
-
-def test_report_through_the_console(clean_ws):
-    done = subprocess.run([PYTHON, "-m", "treasure", "report", "--html", "-w", str(clean_ws.root)],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and "report written: reports/runs/clean/report.html" in done.stdout

@@ -20,8 +20,12 @@ from __future__ import annotations
 from treasure.errors import TreasureError
 
 
+#: The runbook's rotation size ("rotate if >100MB"); here so the CLI can show it without imports.
+DEFAULT_MAX_MB = 100.0
+
+
 class OpsError(TreasureError):
     """An operator command refused or could not do what was asked (exit code 2)."""
 
 
-__all__ = ["OpsError"]
+__all__ = ["DEFAULT_MAX_MB", "OpsError"]

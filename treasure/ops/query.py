@@ -13,16 +13,17 @@ from __future__ import annotations
 import datetime as _dt
 import fnmatch
 import re
+import tarfile
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import orjson
 
 from treasure.errors import EventLogError
 from treasure.events import CATEGORIES, LEVELS
 from treasure.ops import OpsError
-from treasure.ops.segments import Segment, iter_raw_lines, require_segments
+from treasure.ops.segments import Segment, open_segment, require_segments
 from treasure.workspace import Workspace
 
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
@@ -160,6 +161,8 @@ class EventFilter:
     until_ms: int | None = None   # exclusive
     where: tuple[Predicate, ...] = ()
     _needles: tuple[tuple[bytes, ...], ...] = field(default=(), compare=False, repr=False)
+    _levels: frozenset[str] | None = field(default=None, compare=False, repr=False)
+    _trivial: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         bad = [c for c in self.categories if c not in CATEGORIES]
@@ -181,6 +184,9 @@ class EventFilter:
         if self.types and not any(_is_pattern(t) for t in self.types):
             needles.append(tuple(b'"event_type":"%s"' % t.encode() for t in self.types))
         object.__setattr__(self, "_needles", tuple(needles))
+        object.__setattr__(self, "_levels", None if levels is None else frozenset(levels))
+        object.__setattr__(self, "_trivial", not (self.categories or self.types or levels is not None or self.where
+                                                  or self.since_ms is not None or self.until_ms is not None))
 
     @classmethod
     def from_options(cls, *, categories: Iterable[str] | None = None, types: Iterable[str] | None = None,
@@ -205,13 +211,20 @@ class EventFilter:
 
     def may_match(self, raw: bytes) -> bool:
         """Cheap test on the raw line: False means the event cannot match."""
-        return all(any(n in raw for n in group) for group in self._needles)
+        for group in self._needles:
+            for needle in group:
+                if needle in raw:
+                    break
+            else:
+                return False
+        return True
 
     def matches(self, event: dict[str, Any]) -> bool:
+        if self._trivial:
+            return True
         if self.categories and event.get("category") not in self.categories:
             return False
-        levels = self._level_set()
-        if levels is not None and event.get("level") not in levels:
+        if self._levels is not None and event.get("level") not in self._levels:
             return False
         if self.types and not any(fnmatch.fnmatchcase(str(event.get("event_type")), t) for t in self.types):
             return False
@@ -230,8 +243,9 @@ def _is_pattern(text: str) -> bool:
 # ------------------------------------------------------------------------------------------
 # streaming
 # ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """A matching event, its raw line (no newline), and where it was read."""
+
     event: dict[str, Any]
     raw: bytes
     segment: Segment
@@ -260,38 +274,50 @@ def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
     stats = stats if stats is not None else ScanStats()
     stats.segments = [s.display(ws) for s in segments]
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    may_match, matches = flt.may_match, flt.matches
+    may_match, matches, trivial = flt.may_match, flt.matches, flt._trivial
     quick = bool(flt._needles)
     until = flt.until_ms
-    last = segments[-1] if segments else None
-    for segment, number, raw, complete in iter_raw_lines(segments, ws):
-        stats.lines += 1
-        if not complete:
-            if segment is last:
-                stats.truncated_at = f"{segment.display(ws)}:{number}"
-                return
-        if quick and not may_match(raw):
-            if until is not None:
-                ts = _raw_ts(raw)
-                if ts is not None and ts >= until:
-                    return
-            continue
-        if not raw.strip():
-            continue
-        try:
-            event = loads(raw)
-        except decode_error as exc:
-            code = "EVENTS_TRUNCATED" if not complete else "EVENTS_JSON"
-            raise EventLogError(code, f"line {number} is not valid JSON ({exc.msg})",
-                                path=segment.display(ws), line=number) from None
-        if not isinstance(event, dict):
-            raise EventLogError("EVENTS_SCHEMA", "an event must be a JSON object", path=segment.display(ws),
-                                line=number)
-        if until is not None and isinstance(event.get("ts_ms"), int) and event["ts_ms"] >= until:
-            return  # events are in sim-time order (the events gate enforces it)
-        if matches(event):
-            stats.matched += 1
-            yield Hit(event, raw, segment, number)
+    for index, segment in enumerate(segments):
+        last_segment = index == len(segments) - 1
+        number = 0
+        with open_segment(segment) as handle:
+            try:
+                for raw in handle:  # the hot loop: keep it to what every line needs
+                    number += 1
+                    if raw[-1:] == b"\n":
+                        raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
+                    elif last_segment:
+                        stats.truncated_at = f"{segment.display(ws)}:{number}"
+                        stats.lines += number - 1
+                        return
+                    if quick and not may_match(raw):
+                        if until is not None:
+                            ts = _raw_ts(raw)
+                            if ts is not None and ts >= until:
+                                stats.lines += number
+                                return
+                        continue
+                    if not raw:
+                        continue
+                    try:
+                        event = loads(raw)
+                    except decode_error as exc:
+                        raise EventLogError("EVENTS_JSON", f"line {number} is not valid JSON ({exc.msg})",
+                                            path=segment.display(ws), line=number) from None
+                    if type(event) is not dict:
+                        raise EventLogError("EVENTS_SCHEMA", "an event must be a JSON object",
+                                            path=segment.display(ws), line=number)
+                    if until is not None and isinstance(event.get("ts_ms"), int) and event["ts_ms"] >= until:
+                        stats.lines += number
+                        return  # events are in sim-time order (the events gate enforces it)
+                    if trivial or matches(event):
+                        stats.matched += 1
+                        yield Hit(event, raw, segment, number)
+            except (OSError, EOFError, tarfile.TarError) as exc:
+                raise EventLogError("ARCHIVE_INVALID" if segment.archived else "IO_ERROR",
+                                    f"reading {segment.name} failed after line {number}: {exc}",
+                                    path=segment.display(ws), line=number + 1) from exc
+        stats.lines += number
 
 
 def _raw_ts(raw: bytes) -> int | None:

@@ -12,6 +12,7 @@ the two never need to be stitched together.
 
 from __future__ import annotations
 
+import io
 import tarfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -127,24 +128,8 @@ def open_segment(segment: Segment, stack: ExitStack | None = None) -> Iterator[I
         if member is None:
             raise EventLogError("ARCHIVE_INVALID", f"member {segment.name} is not a regular file",
                                 path=str(segment.archive))
-        with member:
-            yield member
-
-
-def iter_raw_lines(segments: list[Segment], ws: Workspace) -> Iterator[tuple[Segment, int, bytes, bool]]:
-    """Yield ``(segment, line number, line without newline, had newline)``, one line in memory."""
-    for segment in segments:
-        with open_segment(segment) as handle:
-            number = 0
-            try:
-                for raw in handle:
-                    number += 1
-                    complete = raw[-1:] == b"\n"
-                    yield segment, number, raw.rstrip(b"\r\n") if complete else raw, complete
-            except (OSError, EOFError, tarfile.TarError) as exc:
-                raise EventLogError("ARCHIVE_INVALID" if segment.archived else "IO_ERROR",
-                                    f"reading {segment.name} failed after line {number}: {exc}",
-                                    path=segment.display(ws), line=number + 1) from exc
+        with io.BufferedReader(member.raw, buffer_size=1 << 20) as buffered:  # tarfile's 8 kB is slow
+            yield buffered
 
 
 def line_object(raw: bytes) -> dict[str, Any]:

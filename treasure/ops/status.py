@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from treasure.errors import TreasureError
+from treasure.ops import DEFAULT_MAX_MB
 from treasure.ops import alerts as alerts_mod
 from treasure.ops.emergency import read_flag
 from treasure.ops.evidence import read_db, read_gates, read_lock, read_ssot
-from treasure.ops.rotate import DEFAULT_MAX_MB
 from treasure.ops.runs import list_runs
 from treasure.workspace import Workspace
 

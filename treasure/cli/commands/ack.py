@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from treasure.cli.output import emit
-from treasure.ops import alerts
 from treasure.workspace import Workspace
 
 
@@ -23,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import alerts
+
     ws = Workspace.at(args.workspace)
     if not (args.alert_ids or args.run or args.all):
         pending = alerts.pending(ws)

@@ -6,7 +6,6 @@ import argparse
 
 from treasure.cli.output import emit
 from treasure.errors import EXIT_BAD_INPUT
-from treasure.ops import archive
 from treasure.workspace import Workspace
 
 
@@ -28,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import archive
+
     ws = Workspace.at(args.workspace)
     if args.verify:
         entries = archive.load_archives(ws)

@@ -6,7 +6,7 @@ import argparse
 
 from treasure.cli.output import emit
 from treasure.errors import EXIT_BAD_INPUT, EXIT_OK
-from treasure.ops import OpsError, checklist
+from treasure.ops import OpsError
 from treasure.workspace import Workspace
 
 
@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import checklist
+
     ws = Workspace.at(args.workspace)
     if args.run_id is not None and args.which != "post":
         raise OpsError("QUERY_INVALID", f"RUN_ID is only for `checklist post` (got {args.run_id!r} for "

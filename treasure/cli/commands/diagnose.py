@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from treasure.cli.output import emit
-from treasure.ops import diagnose
-from treasure.ops.runs import resolve_run_id
 from treasure.workspace import Workspace
 
 
@@ -24,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import diagnose
+    from treasure.ops.runs import resolve_run_id
+
     ws = Workspace.at(args.workspace)
     run_id = resolve_run_id(ws, args.run_id)
     doc = diagnose.diagnose(ws, run_id, verify=not args.no_verify)

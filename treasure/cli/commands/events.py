@@ -9,27 +9,11 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import sys
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
 import orjson
 
 from treasure.cli.output import print_json
-from treasure.ops.archive import archived_run_ids
-from treasure.ops.query import (
-    MISSING,
-    EventFilter,
-    Hit,
-    ScanStats,
-    count_by,
-    field_path,
-    format_event,
-    get_path,
-    iter_events,
-    render_value,
-    select,
-)
-from treasure.ops.runs import latest_run_id
-from treasure.ops.segments import require_segments
 from treasure.workspace import Workspace, check_run_id
 
 
@@ -67,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _run_ids(ws: Workspace, wanted: str) -> list[str]:
+    from treasure.ops.archive import archived_run_ids
+    from treasure.ops.runs import latest_run_id
+    from treasure.ops.segments import require_segments
+
     if wanted == "latest":
         return [latest_run_id(ws)]
     if any(ch in wanted for ch in "*?["):
@@ -77,7 +65,9 @@ def _run_ids(ws: Workspace, wanted: str) -> list[str]:
     return [wanted]
 
 
-def _hits(ws: Workspace, run_ids: list[str], flt: EventFilter, stats: list[tuple[str, ScanStats]]) -> Iterator[Hit]:
+def _hits(ws: Workspace, run_ids: list[str], flt: Any, stats: list[tuple[str, Any]]) -> Iterator[Any]:
+    from treasure.ops.query import ScanStats, iter_events
+
     for run_id in run_ids:
         scan = ScanStats()
         stats.append((run_id, scan))
@@ -85,13 +75,15 @@ def _hits(ws: Workspace, run_ids: list[str], flt: EventFilter, stats: list[tuple
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops.query import MISSING, EventFilter, count_by, field_path, format_event, render_value, select
+
     ws = Workspace.at(args.workspace)
     flt = EventFilter.from_options(categories=args.category, types=args.type, levels=args.level,
                                    min_level=args.min_level, since=args.since, until=args.until, where=args.where)
     fields = [field_path(f) for f in args.field or ()]
     group = field_path(args.count_by) if args.count_by else None
     run_ids = _run_ids(ws, args.run_id)
-    stats: list[tuple[str, ScanStats]] = []
+    stats: list[tuple[str, Any]] = []
     hits = select(_hits(ws, run_ids, flt, stats), head=args.head, tail=args.tail)
     out = sys.stdout
     if args.count:
@@ -134,12 +126,16 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _values(hit: Hit, fields: list[tuple[str, ...]]) -> list[object]:
+def _values(hit: Any, fields: list[tuple[str, ...]]) -> list[object]:
+    from treasure.ops.query import get_path
+
     return [get_path(hit.event, f) for f in fields]
 
 
-def _json_array(out, items) -> None:
+def _json_array(out: Any, items: Iterable[Any]) -> None:
     """One JSON document, written as it streams (no list of all events in memory)."""
+    from treasure.ops.query import MISSING
+
     out.write("[")
     first = True
     for item in items:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from treasure.cli.output import emit
-from treasure.ops import emergency
 from treasure.workspace import Workspace
 
 
@@ -20,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import emergency
+
     ws = Workspace.at(args.workspace)
     state, created = emergency.halt(ws, args.reason)
     if created:

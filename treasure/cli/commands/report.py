@@ -6,7 +6,6 @@ import argparse
 
 from treasure.cli.output import emit
 from treasure.ops import OpsError
-from treasure.ops.runs import resolve_run_id
 from treasure.workspace import Workspace
 
 
@@ -23,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops.runs import resolve_run_id
+
     if not args.html:
         raise OpsError("QUERY_INVALID", "choose a format: --html", field="--html",
                        hint="treasure report RUN_ID --html [--out PATH]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from treasure.cli.output import emit
-from treasure.ops import rotate
+from treasure.ops import DEFAULT_MAX_MB
 from treasure.workspace import Workspace
 
 
@@ -16,14 +16,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "(oldest first) and a smaller live file; bytes are copied, never rewritten, so the hash chain "
         "and the events gate hold across parts. Open logs (no run_end) are skipped unless --include-open.")
     parser.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to rotate (default: all)")
-    parser.add_argument("--max-mb", type=float, default=rotate.DEFAULT_MAX_MB, metavar="MB",
-                        help=f"size limit per file (default {rotate.DEFAULT_MAX_MB:g})")
+    parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, metavar="MB",
+                        help=f"size limit per file (default {DEFAULT_MAX_MB:g})")
     parser.add_argument("--include-open", action="store_true",
                         help="also rotate logs without run_end (only if no run is writing them)")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import rotate
+
     ws = Workspace.at(args.workspace)
     results = rotate.rotate(ws, rotate.max_bytes_from_mb(args.max_mb), args.run_ids or None,
                             include_open=args.include_open)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from treasure.cli.output import emit
-from treasure.ops import status
-from treasure.ops.rotate import DEFAULT_MAX_MB
+from treasure.ops import DEFAULT_MAX_MB
 from treasure.workspace import Workspace
 
 
@@ -22,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure.ops import status  # imported here: `treasure --help` stays fast
+
     ws = Workspace.at(args.workspace)
     doc = status.build(ws, limit=max(args.limit, 0), max_mb=args.max_mb)
     emit(args, status.render(doc), doc)
