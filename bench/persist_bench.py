@@ -57,7 +57,7 @@ def make_run(root: Path, n_bars: int) -> Workspace:
     (ws.root / rel).write_bytes(csv)
     ssot = json.loads(ws.ssot_path.read_text())
     ssot["dataset"].update(path=rel, sha256=hashlib.sha256(csv).hexdigest(), interval_ms=synth.DEFAULT_INTERVAL_MS)
-    ssot["strategy"] = {"name": "sma_crossover", "params": {"fast": 2, "slow": 5, "order_usd": 8000}}
+    ssot["strategy"] = {"name": "sma_crossover", "params": {"fast": 2, "slow": 5, "order_usd": 500}}
     ssot["risk"]["daily_loss_limit_usd"] = 1e9  # never halt: the whole dataset is one run
     ws.ssot_path.write_text(json.dumps(ssot, indent=2))
     result = run(RunRequest(workspace=ws, run_id=RUN_ID, validate_events=False))

@@ -20,7 +20,7 @@ by the built-in ``sma_crossover`` with short windows so that a run spans several
   commits (before a bar), counted by a probe of the uninterrupted run (``treasure.faults``); seed
   ``TREASURE_PERSIST_SEED``, default 4. After each kill ``db check`` passes, the killed run is not
   marked finished, another run in the same DB is untouched, and ``run --overwrite --db``
-  completes with a log and DB rows (reports included) equal to the uninterrupted run's.
+  completes with a log, reports and DB rows equal to the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -234,6 +234,8 @@ def _kill_points(calls: dict[str, int]) -> list[str]:
 
 
 def test_crash_at_seeded_points_leaves_a_consistent_db(drill, tmp_path_factory):
+    from treasure.compare import compare_documents
+    from treasure.jsonio import read_json
     from treasure.store import StoreReader, check_store
 
     points = _kill_points(drill.calls)
@@ -271,4 +273,9 @@ def test_crash_at_seeded_points_leaves_a_consistent_db(drill, tmp_path_factory):
             problems.append(f"{spec}: the re-run's event log differs from the uninterrupted run's")
         if _dump(db, RUN_ID, drill.volatile) != drill.run_dump:
             problems.append(f"{spec}: the re-run's DB rows differ from the uninterrupted run's")
+        for name, doc in drill.reports.items():
+            same = compare_documents(doc, read_json(ws.run_reports(RUN_ID) / f"{name}.json"),
+                                     volatile=drill.volatile[name])
+            if not same:
+                problems.append(f"{spec}: the re-run's {name} differs from the uninterrupted run's: {same.summary}")
     _fail(f"SIGKILL drill at {', '.join(points)}", problems)
