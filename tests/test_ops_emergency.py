@@ -132,3 +132,17 @@ def test_halt_then_run_through_the_console(clean_ws):
     run = subprocess.run([PYTHON, "-m", "treasure", "run", "--run-id", "console", "-q", "-w", root],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 3 and "HALTED" in run.stdout
+
+
+@pytest.mark.skipif(not emergency.verify_available(), reason="`treasure verify` (the gates plugin) is not installed")
+def test_resume_runs_the_real_gates(clean_ws, capsys):
+    """The real `treasure verify e2 determinism` in a child process: a broken latest report fails e2,
+    so resume refuses and keeps the flag."""
+    run_cli(clean_ws, "halt", "--reason", "drill")
+    (clean_ws.reports_dir / "court_report.json").write_text('{"torn": ')
+    assert run_cli(clean_ws, "resume") == 2
+    err = capsys.readouterr().err
+    assert "error[RESUME_GATES_FAILED]" in err and "e2 failed" in err and "court_report.json" in err
+    assert read_flag(clean_ws).halted
+    gates = json.loads((clean_ws.evidence_dir / "gates.json").read_text())
+    assert {g["name"]: g["status"] for g in gates["gates"]}["e2"] == "failed"
