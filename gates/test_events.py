@@ -47,15 +47,14 @@ def _verify(log: Any, contracts: Any, ws: Any, hook: Callable[[dict[str, Any]], 
     from treasure.eventlog import summary_counts, verify_run
 
     problems: list[str] = []
-    on_event = None
-    if hook is not None:
-        def on_event(event: dict[str, Any], source: str, line: int) -> None:
-            problems.extend(f"{ws.relative(Path(source))}:{line}: {problem}" for problem in hook(event))
+
+    def on_event(event: dict[str, Any], source: str, line: int) -> None:
+        problems.extend(f"{ws.relative(Path(source))}:{line}: {problem}" for problem in hook(event))  # type: ignore[misc]
 
     entry: dict[str, Any] = {"run_id": log.run_id, "status": "passed", "events": 0, "bytes": 0, "files": [],
                              "error": None, "problems": problems}
     try:
-        summary = verify_run(log, contracts, on_event=on_event)
+        summary = verify_run(log, contracts, on_event=on_event if hook is not None else None)
     except EventLogError as exc:
         error = exc.to_dict()
         if error["path"]:
