@@ -59,7 +59,7 @@ class Reconciled:
     log_error: str | None = None
 
 
-#: (run log, manifest bytes) -> session file -> Reconciled: recon each session once per worker
+#: (run log, bytes of the sessions) -> session file -> Reconciled: recon each session once per worker
 _RESULTS: dict[tuple[str, bytes], dict[str, Reconciled]] = {}
 
 
@@ -96,7 +96,8 @@ def reconcile_all(recon_ws: Any, manifest: dict[str, Any], treasure_run: Any, tr
     from treasure.eventlog import verify_log
     from treasure.recon import run_recon
 
-    key = (str(treasure_run.event_log), (treasure_workspace.fixtures_dir / "live" / MANIFEST).read_bytes())
+    folder = treasure_workspace.fixtures_dir / "live"
+    key = (str(treasure_run.event_log), b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()))
     if key in _RESULTS:
         return _RESULTS[key]
     results: dict[str, Reconciled] = {}

@@ -13,7 +13,7 @@ from treasure.execution import Order, create_adapter
 from treasure.execution.dryrun import JOURNAL_NAME, DryRunAdapter
 from treasure.recon import parse_live, run_recon
 from treasure.strategy.base import Bar
-from treasure.workspace import Workspace, init_workspace
+from treasure.workspace import init_workspace
 
 T = 1_767_225_600_000
 

@@ -69,10 +69,10 @@ def _write_log(ws: Workspace, recon_id: str, ts_ms: int, events: list[tuple[str,
         tmp.unlink(missing_ok=True)
         raise
     bus.close()
-    for stale in ws.log_parts(recon_id):
+    os.replace(tmp, final)
+    for stale in ws.log_parts(recon_id):  # rotated parts of an earlier recon belong to that one
         if stale != final:
             stale.unlink()
-    os.replace(tmp, final)
     if durable:
         fsync_dir(final.parent)
     return final
