@@ -124,15 +124,15 @@ def _recon_alert(ws: Workspace, run_id: str, latest: str | None) -> Alert | None
                  action="check adapter logs, verify network latency, review tolerance settings; then `treasure ack`")
 
 
-def collect(ws: Workspace) -> list[Alert]:
-    """Every alert in the workspace, acked or not, sorted by run id then kind."""
+def collect(ws: Workspace, runs: list[RunInfo] | None = None) -> list[Alert]:
+    """Every alert in the workspace (or of ``runs``), acked or not, sorted by run id then kind."""
     acks = load_acks(ws)
     try:
         latest = latest_run_id(ws)
     except TreasureError:
         latest = None
     found: list[Alert] = []
-    for info in list_runs(ws):
+    for info in runs if runs is not None else list_runs(ws):
         for alert in (_run_alert(ws, info), _recon_alert(ws, info.run_id, latest)):
             if alert is not None:
                 found.append(Alert(**{**asdict(alert), "acked": alert.id in acks}))

@@ -176,11 +176,30 @@ def _read_inner_manifest(tar_path: Path) -> ArchiveEntry:
     return ArchiveEntry(tar_path, 0, None, tuple(_member_from_dict(m, tar_path) for m in doc["members"]))
 
 
+_INDEX_CACHE: dict[Path, tuple[tuple[Any, ...], list[ArchiveEntry]]] = {}
+
+
 def load_archives(ws: Workspace) -> list[ArchiveEntry]:
-    """Every archive in archive/, oldest first (by sequence, then name)."""
+    """Every archive in archive/, oldest first (by sequence, then name).
+
+    Cached on the folder listing (name, size, mtime of each archive and manifest), so status over
+    many runs reads the manifests once, and any new, replaced or edited file is seen.
+    """
     folder = ws.archive_dir
-    if not folder.is_dir():
+    try:
+        listing = tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)
+                               if e.name.startswith(ARCHIVE_PREFIX) and e.is_file()))
+    except FileNotFoundError:
         return []
+    cached = _INDEX_CACHE.get(folder)
+    if cached is not None and cached[0] == listing:
+        return list(cached[1])
+    entries = _scan_archives(folder)
+    _INDEX_CACHE[folder] = (listing, entries)
+    return list(entries)
+
+
+def _scan_archives(folder: Path) -> list[ArchiveEntry]:
     entries: dict[str, ArchiveEntry] = {}
     for sidecar in sorted(folder.glob(f"{ARCHIVE_PREFIX}*{SIDECAR_SUFFIX}")):
         entry = _read_sidecar(sidecar)

@@ -34,7 +34,6 @@ from treasure.ops.evidence import (
     read_db,
     read_gates,
     read_lock,
-    read_recon,
     read_ssot,
     sha256_file,
 )

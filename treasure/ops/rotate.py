@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from treasure.errors import TreasureIOError
 from treasure.jsonio import fsync_dir
-from treasure.ops import DEFAULT_MAX_MB, OpsError
+from treasure.ops import OpsError
 from treasure.ops.archive import log_state
 from treasure.ops.segments import LIVE_ORDER, Segment, line_object, local_segments, read_first_line, read_last_line
 from treasure.workspace import Workspace

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import tarfile
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -101,7 +101,7 @@ def require_segments(ws: Workspace, run_id: str) -> list[Segment]:
 
 
 @contextmanager
-def open_segment(segment: Segment, stack: ExitStack | None = None) -> Iterator[IO[bytes]]:
+def open_segment(segment: Segment) -> Iterator[IO[bytes]]:
     """A binary, buffered, streaming reader of one segment (archives are decompressed lazily)."""
     if segment.archive is None:
         assert segment.path is not None

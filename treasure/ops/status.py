@@ -43,7 +43,7 @@ def build(ws: Workspace, *, limit: int = 10, max_mb: float = DEFAULT_MAX_MB) -> 
     ssot, ssot_problem = read_ssot(ws)
     sizes = log_sizes(ws, int(max_mb * 1024 * 1024))
     try:
-        found = alerts_mod.collect(ws)
+        found = alerts_mod.collect(ws, runs)
         alert_problem = None
     except TreasureError as exc:
         found, alert_problem = [], f"{exc.code}: {exc.message}"
