@@ -57,12 +57,13 @@ INTERVALS_MS = (60_000, 300_000, 3_600_000, 86_400_000)
 _TICKS = 10_000  # prices are integer multiples of 0.0001
 _MAX_TICKS = 10**14  # 1e10 in price: far from the loader's 1e12 sanity limit, exact in CSV
 _MAX_GAP_BARS = 48
-#: Regime -> (drift in bps per bar, largest move in bps per bar, largest wick in bps).
+#: Regime -> (largest fall, largest rise, largest wick), in bps per bar. A trend is a lopsided
+#: range rather than a drift, so a zero draw is a flat bar in every regime: what shrinking reaches.
 REGIMES: dict[str, tuple[int, int, int]] = {
-    "range": (0, 30, 20),
-    "trend_up": (8, 40, 30),
-    "trend_down": (-8, 40, 30),
-    "volatile": (0, 400, 200),
+    "range": (-30, 30, 20),
+    "trend_up": (-15, 40, 30),
+    "trend_down": (-40, 15, 30),
+    "volatile": (-400, 400, 200),
 }
 OUTLIER_KINDS = ("spike_up", "spike_down", "jump_up", "jump_down", "volume")
 
@@ -152,7 +153,7 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
             for p in sorted(switches):
                 regime_at.append((p, draw(st.sampled_from(tuple(REGIMES)))))
 
-    moves = {kind: st.integers(-m, m) for kind, (_, m, _) in REGIMES.items()}
+    moves = {kind: st.integers(low, high) for kind, (low, high, _) in REGIMES.items()}
     wicks = {kind: st.integers(0, w) for kind, (_, _, w) in REGIMES.items()}
     t_ms: list[int] = []
     rows: list[tuple[int, int, int, int, int]] = []
@@ -167,8 +168,8 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
         while regime_idx + 1 < len(regime_at) and regime_at[regime_idx + 1][0] <= i:
             regime_idx += 1
         regime = regime_at[regime_idx][1]
-        drift, _, max_wick = REGIMES[regime]
-        move = drift + draw(moves[regime])
+        max_wick = REGIMES[regime][2]
+        move = draw(moves[regime])
         wick_up = draw(wicks[regime])  # one draw for both wicks: cheaper to generate and to shrink
         wick_down = (wick_up * 7) % (max_wick + 1)
         volume = 100_000 + 5_000 * abs(move)  # hundredths; the engine only reports volume, so no draw

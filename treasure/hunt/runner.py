@@ -157,8 +157,9 @@ class Scratch:
     def root(self) -> Path:
         return self.workspace.root
 
-    def stage(self, case: Case, *, base_dir: Path | None = None) -> Path:
-        """Write the case's dataset and SSOT into the workspace; return the SSOT's path."""
+    def stage(self, case: Case, *, base_dir: Path | None = None, clear_flag: bool = True) -> Path:
+        """Write the case's dataset and SSOT into the workspace; return the SSOT's path.
+        ``clear_flag`` removes a leftover emergency flag (a hunt's runs must not inherit one)."""
         ws = self.workspace
         ssot = dict(case.ssot)
         strategy = dict(ssot["strategy"])
@@ -169,7 +170,8 @@ class Scratch:
         data_path.write_bytes(case.dataset.csv)
         ssot_path = ws.spec_dir / SSOT_NAME
         ssot_path.write_bytes(orjson.dumps(ssot, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        ws.emergency_flag.unlink(missing_ok=True)
+        if clear_flag:
+            ws.emergency_flag.unlink(missing_ok=True)
         return ssot_path
 
     def run(self, case: Case, *, base_dir: Path | None = None, run_id: str = RUN_ID) -> Outcome:
