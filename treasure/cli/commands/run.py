@@ -25,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--adapter", metavar="NAME", help="override execution.adapter")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run with the same id")
     db = parser.add_mutually_exclusive_group()
-    db.add_argument("--db", metavar="PATH", help="also store the run in this SQLite DB as it goes (default: the "
-                    "SSOT's persistence.db_path when persistence.enabled)")
+    db.add_argument("--db", metavar="PATH", nargs="?", const="",
+                    help="also store the run in this SQLite DB as it goes; --db alone: the SSOT's "
+                    "persistence.db_path (used by default when persistence.enabled)")
     db.add_argument("--no-db", action="store_true", help="do not store the run in a DB, whatever the SSOT says")
     parser.set_defaults(handler=handle)
 
@@ -78,8 +79,10 @@ def handle(args: argparse.Namespace) -> int:
     else:
         from treasure.store.live import run_stored
 
-        db_path = ws.resolve_cli(args.db, field="--db") if getattr(args, "db", None) else None
-        result, stored = run_stored(request, db_path)
+        from treasure.store.location import resolve_db
+
+        db_arg = getattr(args, "db", None)
+        result, stored = run_stored(request, None if db_arg is None else resolve_db(ws, db_arg or None))
     text = verdict(result, ws)
     exit_code = result.exit_code
     if stored is not None:
