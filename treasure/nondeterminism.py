@@ -27,10 +27,11 @@ Dict order is insertion order in Python 3.7+ and is never flagged.
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import re
 import tokenize
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -174,15 +175,25 @@ def scan_paths(paths: Iterable[str | Path], *, relative_to: Path | Iterable[Path
         shown = _shown(path, bases)
         result.files.append(shown)
         try:
-            source = tokenize.open(path).read()  # honours a PEP 263 encoding line
-        except (OSError, SyntaxError, UnicodeDecodeError) as exc:
+            data = path.read_bytes()
+            key = hashlib.sha256(data).digest()
+            if key not in _SCANNED:
+                encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # honours PEP 263
+                _SCANNED[key] = scan_source(data.decode(encoding), _PLACEHOLDER)
+        except (OSError, SyntaxError, UnicodeDecodeError, LookupError) as exc:
             result.findings.append(Finding(shown, 1, 0, "TD000", f"cannot read: {exc}"))
             continue
-        findings, allowed = scan_source(source, shown)
-        result.findings.extend(findings)
+        findings, allowed = _SCANNED[key]
+        result.findings.extend(replace(finding, path=shown) for finding in findings)
         result.allowed += allowed
     result.findings.sort()
     return result
+
+
+#: Scans by source digest: a file's findings depend on its bytes only, and the gate and its tests
+#: scan the same package again and again in one process.
+_SCANNED: dict[bytes, tuple[list[Finding], int]] = {}
+_PLACEHOLDER = "<source>"
 
 
 def package_dir() -> Path:
