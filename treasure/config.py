@@ -100,8 +100,35 @@ def validate_config(document: Any, schema: Mapping[str, Any], *, source: str) ->
 def config_from_dict(document: Any, schema: Mapping[str, Any], *, source: str = "<ssot>",
                      file_sha256: str | None = None) -> Config:
     validate_config(document, schema, source=source)
-    sha = file_sha256 or hashlib.sha256(canonical_bytes(document)).hexdigest()
+    try:
+        canonical = canonical_bytes(document)
+    except ValueError as exc:  # e.g. an integer beyond 2**53 in strategy params
+        raise ConfigError("SSOT_SCHEMA", f"value has no exact canonical JSON form: {exc}", path=source,
+                          field=_first_unrepresentable(document) or "(root)",
+                          hint="keep integers within +-(2**53 - 1) (I-JSON)") from exc
+    sha = file_sha256 or hashlib.sha256(canonical).hexdigest()
     return Config(raw=_freeze(document), path=source, sha256=sha)
+
+
+def _first_unrepresentable(node: Any, prefix: str = "") -> str | None:
+    """Dot path of the first value canonical JSON cannot hold exactly (sorted-key order)."""
+    if isinstance(node, dict):
+        for key in sorted(node):
+            found = _first_unrepresentable(node[key], f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            found = _first_unrepresentable(item, f"{prefix}{i}.")
+            if found:
+                return found
+        return None
+    try:
+        canonical_bytes(node)
+    except ValueError:
+        return prefix.rstrip(".") or "(root)"
+    return None
 
 
 def load_config(ssot_path: Path, schema_path: Path, *, display_path: str | None = None) -> Config:

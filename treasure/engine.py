@@ -31,7 +31,7 @@ from treasure.canonical import canonical_bytes
 from treasure.config import Config, load_config
 from treasure.context import RunContext, make_rng
 from treasure.contracts import Contracts
-from treasure.data import Dataset, load_dataset
+from treasure.data import Dataset, load_dataset, sha256_file
 from treasure.errors import (
     EXIT_BAD_INPUT,
     EXIT_HALTED,
@@ -39,9 +39,11 @@ from treasure.errors import (
     EXIT_OK,
     DataError,
     InternalError,
+    WorkspaceError,
     RunError,
     StrategyError,
     TreasureError,
+    TreasureIOError,
 )
 from treasure.events import EventBus, EventSink, JsonlSink
 from treasure.execution import ExecReport, Fill, Order, create_adapter
@@ -55,6 +57,7 @@ from treasure.strategy import Bar, Intent, LoadedStrategy, load_strategy
 from treasure.workspace import Workspace, check_run_id
 
 DAY_MS = 86_400_000
+MAX_SEED = 2**53  # seeds are recorded in events as exact I-JSON numbers
 PROGRESS_EVERY = 8192
 EQUITY_DTYPE = np.dtype([("bar_idx", "<i8"), ("t_ms", "<i8"), ("close", "<f8"), ("qty", "<f8"),
                          ("cash", "<f8"), ("equity", "<f8")])
@@ -93,6 +96,7 @@ class PreparedRun:
     seed: int
     run_id: str
     adapter: str
+    dataset_file: Path | None = None
 
     @property
     def workspace(self) -> Workspace:
@@ -127,12 +131,14 @@ def prepare_run(request: RunRequest) -> PreparedRun:
     ssot_path = Path(request.ssot_path) if request.ssot_path else ws.ssot_path
     config = load_config(ssot_path, ws.config_schema_path, display_path=ws.relative(ssot_path))
     seed = config.seed if request.seed is None else int(request.seed)
-    if not 0 <= seed < 2**64:
+    if not 0 <= seed < MAX_SEED:
         raise RunError("SEED_INVALID", f"seed {seed} is out of range", field="seed",
-                       hint="use an integer in [0, 2**64)")
+                       hint="use an integer in [0, 2**53): seeds are recorded as exact JSON numbers")
     ref = request.strategy or config.strategy_name
     params = config.strategy_params if ref == config.strategy_name else {}
-    strategy = load_strategy(ref, params, base_dir=ws.root)
+    strategy = load_strategy(_strategy_location(ws, ref, explicit=request.strategy is not None,
+                                                source=config.path),
+                             params, base_dir=ws.root, display_ref=ref)
     dataset_section = config.section("dataset")
     override = request.dataset_path is not None
     if override:
@@ -140,7 +146,11 @@ def prepare_run(request: RunRequest) -> PreparedRun:
     else:
         path = ws.resolve_inside(dataset_section["path"], field="dataset.path", source=config.path)
     if request.faults is not None:
-        request.faults("dataset_load")
+        try:
+            request.faults("dataset_load")
+        except OSError as exc:
+            raise DataError("DATA_IO", f"cannot read the dataset: {exc.strerror or exc}",
+                            path=ws.relative(path)) from exc
     dataset = load_dataset(path, display_path=ws.relative(path),
                            interval_ms=None if override else int(dataset_section["interval_ms"]))
     pinned = dataset_section["sha256"]
@@ -165,7 +175,23 @@ def prepare_run(request: RunRequest) -> PreparedRun:
     if ws.event_log(run_id).exists() and not request.overwrite:
         raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
                        field="run_id")
-    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter)
+    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path)
+
+
+def _strategy_location(ws: Workspace, ref: str, *, explicit: bool, source: str) -> str:
+    """Keep strategy files inside the workspace: a relative ``file.py:Class`` resolves inside it
+    (from the SSOT or the request alike); an absolute one is accepted only as an explicit request
+    (a CLI argument), never from the SSOT."""
+    target, sep, class_name = ref.rpartition(":")
+    if not sep or not target.endswith(".py"):
+        return ref
+    if Path(target).is_absolute():
+        if not explicit:
+            raise WorkspaceError("PATH_ESCAPE", f"strategy file {target} is absolute", path=source,
+                                 field="strategy.name",
+                                 hint="strategy files named in the SSOT must be workspace-relative")
+        return ref
+    return f"{ws.resolve_inside(target, field='strategy.name', source=source)}:{class_name}"
 
 
 def run(request: RunRequest) -> RunResult:
@@ -235,9 +261,13 @@ def execute_run(prep: PreparedRun) -> RunResult:
         bus.close()
     court, eqs = loop.reports(status, reason, bus, wall_ms, contracts)
     report_dir = ws.run_reports(prep.run_id)
-    if req.faults is not None:
-        req.faults("report_write")
     try:
+        if req.faults is not None:
+            try:
+                req.faults("report_write")
+            except OSError as exc:
+                raise TreasureIOError("IO_ERROR", f"could not write the reports: {exc.strerror or exc}",
+                                      path=ws.relative(report_dir)) from exc
         atomic_write_bytes(report_dir / "equity.npy", loop.equity_bytes)
         for name, doc in (("eqs_report.json", eqs), ("court_report.json", court)):
             atomic_write_json(report_dir / name, doc)
@@ -354,10 +384,29 @@ class _Loop:
         except _Halt as halt:
             self._halt(halt)
         self._finish()
+        self._check_dataset_unchanged()
         self._call(strategy.on_end, self.ctx)
         status = "halted" if self.halt_reason else "complete"
         self._emit_run_end(status, self.halt_reason)
         return status, self.halt_reason
+
+    def _check_dataset_unchanged(self) -> None:
+        """The bars came from the file as hashed at load; if it changed since, the evidence would
+        name a dataset that no longer exists, so the run ends in error (DATA_CHANGED)."""
+        path = self.prep.dataset_file
+        if path is None:
+            return
+        try:
+            current = sha256_file(path)
+        except (OSError, TreasureError):
+            current = "unreadable"
+        if current != self.prep.dataset.sha256:
+            self.findings.append({"code": "DATA_CHANGED", "level": "ERROR", "count": 1,
+                                  "message": f"{self.prep.dataset.path} changed during the run "
+                                             f"(now {current[:12]}…)"})
+            raise DataError("DATA_CHANGED", f"the dataset changed during the run (SHA-256 now "
+                            f"{current[:12]}…, loaded {self.prep.dataset.sha256[:12]}…)",
+                            path=self.prep.dataset.path)
 
     def _flag_detail(self) -> str:
         try:

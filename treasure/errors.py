@@ -60,6 +60,7 @@ HINTS: dict[str, str] = {
     # workspace / files
     "WORKSPACE_MISSING": "run inside a workspace or pass --workspace (`treasure init DIR` makes one)",
     "WORKSPACE_EXISTS": "choose an empty or new directory",
+    "PATH_INVALID": "paths must be non-empty and free of NUL characters",
     "PATH_ESCAPE": "paths must stay inside the workspace unless given as absolute CLI arguments",
     "IO_ERROR": "check free disk space and permissions, then re-run",
     # approval lock (spec/ssot.lock) and fault injection

@@ -119,6 +119,7 @@ class EventBus:
         self.by_category: Counter[str] = Counter()
         self.by_level: Counter[str] = Counter()
         self.by_type: Counter[str] = Counter()
+        self.failure: Exception | None = None
 
     def emit(self, ts_ms: int, category: str, event_type: str, level: str,
              payload: dict[str, Any]) -> dict[str, Any]:
@@ -148,14 +149,25 @@ class EventBus:
         return event
 
     def flush(self, *, durable: bool) -> None:
-        """Hand buffered events to the sinks; ``durable`` also fsyncs them (run end, halt)."""
-        if self._lines:
-            events, lines = self._events, self._lines
-            self._events, self._lines = [], []
+        """Hand buffered events to the sinks; ``durable`` also fsyncs them (run end, halt).
+
+        After a sink fails, the bus refuses every further write with the same error: writing a
+        later batch after a lost one would leave a log with a hole, indistinguishable from
+        tampering, where stopping leaves a valid (possibly torn) prefix.
+        """
+        if self.failure is not None:
+            raise self.failure
+        try:
+            if self._lines:
+                events, lines = self._events, self._lines
+                for sink in self.sinks:
+                    sink.write(events, lines)
+                self._events, self._lines = [], []
             for sink in self.sinks:
-                sink.write(events, lines)
-        for sink in self.sinks:
-            sink.checkpoint(durable=durable)
+                sink.checkpoint(durable=durable)
+        except Exception as exc:
+            self.failure = exc
+            raise
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -130,7 +130,7 @@ class Workspace:
     def resolve_inside(self, path: str | os.PathLike[str], *, field: str | None = None,
                        source: str | None = None) -> Path:
         """Resolve a workspace-relative path, refusing anything that lands outside (symlinks too)."""
-        candidate = Path(path)
+        candidate = _checked_path(path, field=field, source=source)
         if candidate.is_absolute():
             raise WorkspaceError(
                 "PATH_ESCAPE", f"{path} is absolute; paths in workspace files must be relative",
@@ -147,7 +147,7 @@ class Workspace:
     def resolve_cli(self, path: str | os.PathLike[str], *, field: str | None = None) -> Path:
         """A path given on the command line: relative to the current directory and kept inside the
         workspace; an absolute path is the operator's explicit choice and is taken as is."""
-        candidate = Path(path)
+        candidate = _checked_path(path, field=field, source=None)
         if candidate.is_absolute():
             return candidate
         resolved = (Path.cwd() / candidate).resolve()
@@ -161,6 +161,14 @@ class Workspace:
     def ensure_dirs(self) -> None:
         for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir):
             folder.mkdir(parents=True, exist_ok=True)
+
+
+def _checked_path(path: str | os.PathLike[str], *, field: str | None, source: str | None) -> Path:
+    text = os.fspath(path)
+    if not text or "\x00" in str(text):
+        raise WorkspaceError("PATH_INVALID", f"invalid path {text!r}", path=source, field=field,
+                             hint="paths must be non-empty and free of NUL characters")
+    return Path(text)
 
 
 def init_workspace(dest: str | os.PathLike[str], *, force: bool = False) -> Workspace:

@@ -72,7 +72,7 @@ def _load_class(ref: str, base_dir: Path | None) -> type:
 
 
 def load_strategy(ref: str, params: dict[str, Any] | None = None, *,
-                  base_dir: Path | None = None) -> LoadedStrategy:
+                  base_dir: Path | None = None, display_ref: str | None = None) -> LoadedStrategy:
     """Instantiate a strategy with validated params; every failure is a coded RunError."""
     params = dict(params or {})
     cls = _load_class(ref, base_dir)
@@ -94,7 +94,7 @@ def load_strategy(ref: str, params: dict[str, Any] | None = None, *,
     return LoadedStrategy(
         strategy=instance,
         name=getattr(cls, "name", cls.__name__) or cls.__name__,
-        ref=ref,
+        ref=display_ref or ref,
         params=params,
         source_sha256=hashlib.sha256(source).hexdigest(),
         source_path=source_path,

@@ -32,6 +32,15 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.set_defaults(handler=handle)
 
 
+def cli_strategy(ref: str, ws: Workspace) -> str:
+    """A ``file.py:Class`` typed on the command line is relative to the current directory; record
+    it workspace-relative (portable evidence), or absolute when the operator gave it so."""
+    target, sep, class_name = ref.rpartition(":")
+    if not sep or not target.endswith(".py") or Path(target).is_absolute():
+        return ref
+    return f"{ws.relative(ws.resolve_cli(target, field='--strategy'))}:{class_name}"
+
+
 def request_from_args(args: argparse.Namespace, ws: Workspace, **extra) -> RunRequest:
     return RunRequest(
         workspace=ws,
@@ -39,7 +48,7 @@ def request_from_args(args: argparse.Namespace, ws: Workspace, **extra) -> RunRe
         dataset_path=ws.resolve_cli(args.dataset, field="--dataset") if args.dataset else None,
         seed=args.seed,
         run_id=args.run_id,
-        strategy=args.strategy,
+        strategy=cli_strategy(args.strategy, ws) if args.strategy else None,
         adapter=args.adapter,
         overwrite=args.overwrite,
         progress=Progress("run", enabled=not args.quiet and not args.json),
