@@ -72,9 +72,10 @@ def _run_alert(ws: Workspace, info: RunInfo) -> Alert | None:
     counts: Counter[str] = Counter()
     first_hash = first_seq = None
     critical = info.status in ("halted", "error")
-    if run_segments(ws, info.run_id):
+    segments = run_segments(ws, info.run_id)
+    if segments:
         try:
-            for hit in iter_events(ws, info.run_id, _SEVERE):
+            for hit in iter_events(ws, info.run_id, _SEVERE, segments=segments):
                 event = hit.event
                 counts[event["event_type"]] += 1
                 if first_hash is None:

@@ -163,14 +163,16 @@ def read_recon(ws: Workspace, run_id: str, *, latest_run: str | None = None) -> 
     from treasure.ops.segments import run_segments
 
     log_id = recon_log_id(run_id)
-    if log_id is not None and run_segments(ws, log_id):
+    segments = run_segments(ws, log_id) if log_id is not None else []
+    if segments:
         by_code: dict[str, int] = {}
         orders: set[str] = set()
         first_hash = None
         halted = False
         matched = None
         try:
-            for hit in iter_events(ws, log_id, EventFilter(types=("recon_mismatch", "halt", "recon_completed"))):
+            for hit in iter_events(ws, log_id, EventFilter(types=("recon_mismatch", "halt", "recon_completed")),
+                                   segments=segments):
                 event, payload = hit.event, hit.event.get("payload") or {}
                 if event["event_type"] == "halt":
                     halted = True
