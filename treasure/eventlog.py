@@ -552,15 +552,12 @@ def _unknown_type(event_type: str, source: str | None, line: int | None) -> Even
                          hint="every event_type needs a payload schema in truth/events/")
 
 
-_CHECKS: dict[tuple[Path, int], EventCheck] = {}
-
-
 def event_check(contracts: Contracts) -> EventCheck:
-    """The compiled checks for a Contracts object, shared by every log verified with it."""
-    key = (contracts.truth_dir, id(contracts))
-    check = _CHECKS.get(key)
-    if check is None or check.contracts is not contracts:
-        check = _CHECKS[key] = EventCheck(contracts)
+    """The compiled checks of a Contracts object, made once and kept on it (so they live exactly
+    as long as the contracts they were compiled from)."""
+    check = contracts.__dict__.get("_treasure_event_check")
+    if check is None:
+        check = contracts.__dict__["_treasure_event_check"] = EventCheck(contracts)
     return check
 
 
