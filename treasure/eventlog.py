@@ -7,11 +7,14 @@ the parts in order as one stream.
 Why it is fast (see bench/events_bench.py and docs/verification.md): the verifier's floor is
 parsing every line with orjson, and everything else is kept small next to it.
 
-* Schemas are compiled once into plain Python predicates (:func:`compile_predicate`): for the
-  envelope and each event type's payload, a generated function of ``type(x) is ...`` tests, one
-  ``dict.keys()`` comparison for closed objects and memoised regexes. A predicate is
+* Schemas are compiled once into plain Python predicates (:func:`compile_predicate`): generated
+  functions of ``type(x) is ...`` tests, one ``dict.keys()`` comparison per closed object and
+  memoised regexes; per event type, envelope and payload make one function. A predicate is
   *conservative*: it may reject a valid document but never accepts an invalid one, and a rejection
   is re-checked with ``jsonschema`` both to avoid a false alarm and to name the precise field.
+* What the chain checks prove is not validated again: after the first event (which meets the
+  whole envelope schema), ``run_id``, ``seq``, ``prev`` and ``hash`` are compared for equality
+  with known-good values instead (see :func:`_chained_envelope`).
 * The hash covers the raw line: it is recomputed over the bytes as read, with the ``hash`` member
   cut out (see :func:`treasure.events.hashed_body`), never by re-serialising the event.
 * Lines come from a 1 MiB buffered reader, one at a time: memory does not grow with the log.
@@ -35,12 +38,15 @@ from treasure.events import GENESIS_HASH
 
 __all__ = [
     "EventCheck",
+    "LogFiles",
     "LogSummary",
     "PartSummary",
     "compile_predicate",
     "discover_logs",
+    "event_check",
     "iter_lines",
     "read_events",
+    "summary_counts",
     "verify_log",
     "verify_run",
 ]
