@@ -61,7 +61,8 @@ def test_run_started_with_flag_halts(clean_ws, capsys):
 
 def test_flag_set_mid_run_halts_at_the_next_bar(clean_ws):
     (clean_ws.root / "flagger.py").write_text(FLAG_AT_BAR.format(bar=100, root=str(clean_ws.root)))
-    assert run_cli(clean_ws, "run", "--run-id", "midrun", "--strategy", "flagger.py:FlagAt", "-q") == 3
+    strategy = f"{clean_ws.root / 'flagger.py'}:FlagAt"
+    assert run_cli(clean_ws, "run", "--run-id", "midrun", "--strategy", strategy, "-q") == 3
     (event,) = halt_events(clean_ws, "midrun")
     assert event["payload"]["bar_idx"] == 101 and event["payload"]["detail"] == "operator at bar 100"
     court = json.loads((clean_ws.run_reports("midrun") / "court_report.json").read_text())

@@ -120,7 +120,8 @@ class Templates:
     @staticmethod
     def _build_failed(ws: Workspace) -> None:
         (ws.root / "boom.py").write_text(FAILING_STRATEGY)
-        assert run_cli(ws, "run", "--run-id", "failed", "--strategy", "boom.py:Boom", "-q") != 0
+        strategy = f"{ws.root / 'boom.py'}:Boom"  # CLI paths are relative to the current directory
+        assert run_cli(ws, "run", "--run-id", "failed", "--strategy", strategy, "-q") != 0
 
 
 @pytest.fixture(scope="session")
