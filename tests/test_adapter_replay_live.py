@@ -181,3 +181,10 @@ def test_a_broken_session_never_crashes_the_run(ws, tmp_path) -> None:
     found = {(p["code"], p["line"]) for p in errors}
     assert {("LIVE_JSON", 6), ("LIVE_TRUNCATED", len(lines) + 1), ("LIVE_UNKNOWN_ORDER", 10)} <= found
     assert all(p["adapter"] == "replay-live" and p["message"] for p in errors)
+
+
+def test_an_unreadable_path_is_an_error_not_a_crash(ws) -> None:
+    config = load_config(ws.ssot_path, ws.config_schema_path)
+    a = ReplayLiveAdapter(config=config, workspace=ws, live_fixture="fixtures/live/a\x00b.jsonl")
+    a.start(rng=None, config=config, symbol="SYNTH-USD")
+    assert [r.code for r in a.stop()] == ["LIVE_MISSING"]

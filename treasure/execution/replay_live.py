@@ -90,6 +90,9 @@ class ReplayLiveAdapter(ExecutionAdapter):
         except TreasureError as exc:
             self._error(exc.code if exc.code.startswith("LIVE_") else "LIVE_MISSING", str(exc))
             return
+        except (OSError, ValueError) as exc:  # e.g. a NUL byte in the configured path: still no crash
+            self._error("LIVE_MISSING", f"cannot read the live session {self.live_fixture!r}: {exc}")
+            return
         for problem in session.problems:
             where = f" (field {problem.field})" if problem.field else ""
             self._error(problem.code, f"{self.path}: {problem.message}{where}", line=problem.line,
