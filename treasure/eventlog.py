@@ -602,8 +602,10 @@ def read_events(paths: Iterable[str | Path] | str | Path, *,
                 tolerate_torn_tail: bool = True) -> Iterator[dict[str, Any]]:
     """Parse events without verifying them (streaming).
 
-    A torn last line (the writer was killed mid-line) is dropped if ``tolerate_torn_tail``, else
-    raises ``EVENTS_TRUNCATED``; any other unparsable line raises ``EVENTS_JSON``.
+    A last line without its newline is torn (the writer was killed mid-line; it always ends a
+    line with one), even if what is left happens to parse: it is dropped if
+    ``tolerate_torn_tail``, else raises ``EVENTS_TRUNCATED``. Any other unparsable line raises
+    ``EVENTS_JSON``; blank lines are skipped.
     """
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for path in _as_paths(paths):
@@ -612,16 +614,15 @@ def read_events(paths: Iterable[str | Path] | str | Path, *,
             number = 0
             for raw in handle:
                 number += 1
-                complete = raw[-1:] == b"\n"
+                if raw[-1:] != b"\n":
+                    if tolerate_torn_tail:
+                        return  # the log is the prefix before the tear
+                    raise _truncated(source, number)
                 if not raw.strip():
                     continue
                 try:
                     event = loads(raw)
                 except decode_error as exc:
-                    if not complete:
-                        if tolerate_torn_tail:
-                            return
-                        raise _truncated(source, number) from exc
                     raise EventLogError("EVENTS_JSON", f"line {number} is not valid JSON ({exc.msg})",
                                         path=source, line=number) from exc
                 yield event
