@@ -254,6 +254,20 @@ def _builtin_params(name: str, order_usd: float) -> SearchStrategy[dict[str, Any
     return st.fixed_dictionaries({"order_usd": st.just(order_usd)})
 
 
+def _max_seed() -> int:
+    """``run.seed``'s maximum in the packaged ``spec/config.schema.json``: generated SSOTs cover
+    exactly the range the schema accepts."""
+    import json
+
+    from treasure.workspace import bundle_dir
+
+    try:
+        schema = json.loads((bundle_dir() / "spec" / "config.schema.json").read_text())
+        return int(schema["properties"]["run"]["properties"]["seed"]["maximum"])
+    except (OSError, KeyError, TypeError, ValueError):  # pragma: no cover - a schema without a bound
+        return 2**53 - 1
+
+
 def _policy(draw: Callable[[SearchStrategy[Any]], Any], policies: tuple[str, ...]) -> str:
     """``error`` one time in eight when both are allowed: refusals are cheap to check but say
     little, and a hunt should spend its examples on runs."""
@@ -339,7 +353,7 @@ def ssot_configs(*, dataset: GeneratedDataset | None = None, strategy: str = "sm
     if not policies or any(p not in ("warn", "error") for p in policies):
         raise InvalidArgument(f"policies={policies!r} must be a non-empty sequence of 'warn'/'error'")
     if seeds is None:
-        seeds = st.integers(0, 2**64 - 1)
+        seeds = st.integers(0, _max_seed())
     elif not isinstance(seeds, SearchStrategy):
         raise InvalidArgument(f"seeds={seeds!r} must be a strategy of ints")
     return _ssot_configs(dataset=dataset, strategy=strategy, params=params, dataset_path=dataset_path,
@@ -362,7 +376,7 @@ def cases(*, strategy: str = "sma_crossover", params: Mapping[str, Any] | Search
                                     duplicates=_check_count("duplicates", duplicates),
                                     outliers=_check_count("outliers", outliers), regimes=regimes, interval_ms=None),
                   strategy=strategy, params=params, policies=tuple(policies),
-                  seeds=st.integers(0, 2**64 - 1) if seeds is None else seeds)
+                  seeds=st.integers(0, _max_seed()) if seeds is None else seeds)
 
 
 @st.composite

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from treasure.canonical import canonical_bytes
+import orjson
+
 from treasure.data import Bars
 
 #: Where a case's dataset sits inside the workspace it runs in (the SSOT's ``dataset.path``).
@@ -79,7 +80,8 @@ class Case:
     @property
     def digest(self) -> str:
         """SHA-256 of the canonical SSOT and the dataset bytes: names the case's reproducer."""
-        return hashlib.sha256(canonical_bytes({"ssot": dict(self.ssot), "dataset": self.dataset.sha256})).hexdigest()
+        doc = {"ssot": dict(self.ssot), "dataset": self.dataset.sha256}
+        return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def expected_refusal(self) -> tuple[str, int] | None:
         """``(code, line)`` the engine must refuse this case with, by the SSOT's data policies.
@@ -97,6 +99,6 @@ class Case:
     def describe(self) -> str:
         risk = self.ssot.get("risk", {})
         return (f"{self.dataset.describe()}; strategy {self.strategy_ref} "
-                f"{canonical_bytes(dict(self.ssot['strategy'].get('params', {}))).decode()}; seed "
+                f"{orjson.dumps(dict(self.ssot['strategy'].get('params', {})), option=orjson.OPT_SORT_KEYS).decode()}; seed "
                 f"{self.ssot['run']['seed']}; cash {self.ssot['run']['starting_cash_usd']:g}; max position "
                 f"{risk.get('max_position_size_usd', 0):g}; daily loss {risk.get('daily_loss_limit_usd', 0):g}")

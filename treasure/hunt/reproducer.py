@@ -38,10 +38,11 @@ from treasure.hunt.reproducer import reproduce
 HERE = Path(__file__).resolve().parent
 INVARIANT = {invariant!r}
 DETERMINISM = {determinism!r}
+SKIP = {skip!r}  # invariants the hunt did not check
 
 
 def test_reproduce(tmp_path: Path) -> None:
-    reproduce(HERE, tmp_path, determinism=DETERMINISM)
+    reproduce(HERE, tmp_path, determinism=DETERMINISM, skip=SKIP)
 '''
 
 _DETERMINISM_TEXT = {
@@ -56,7 +57,8 @@ def reproducer_id(case: Case, invariant: str) -> str:
 
 
 def write_reproducer(directory: Path, case: Case, violation: Any, *, strategy: str, seed: int, examples: int,
-                     shrinks: int, determinism: str, display_dir: str | None = None) -> Path:
+                     shrinks: int, determinism: str, skip: tuple[str, ...] = (),
+                     display_dir: str | None = None) -> Path:
     """Write the case under ``directory/<id>/`` and return that folder."""
     folder = Path(directory) / reproducer_id(case, violation.invariant)
     ssot = dict(case.ssot)
@@ -71,7 +73,8 @@ def write_reproducer(directory: Path, case: Case, violation: Any, *, strategy: s
                        durable=False)
     test = _TEMPLATE.format(invariant=violation.invariant, violation=text + ("\n" + details if details else ""),
                             case=case.describe(), strategy=strategy, seed=seed, examples=examples, shrinks=shrinks,
-                            determinism=determinism, determinism_text=_DETERMINISM_TEXT.get(determinism, determinism),
+                            determinism=determinism, skip=tuple(skip),
+                            determinism_text=_DETERMINISM_TEXT.get(determinism, determinism),
                             test_path=f"{shown}/test_reproduce.py")
     atomic_write_bytes(folder / "test_reproduce.py", test.encode("utf-8"), durable=False)
     return folder
@@ -90,7 +93,7 @@ def load_case(folder: Path) -> Case:
     return Case(dataset, ssot)
 
 
-def reproduce(folder: Path, scratch: Path, *, determinism: str = "process",
+def reproduce(folder: Path, scratch: Path, *, determinism: str = "process", skip: tuple[str, ...] = (),
               workspace_root: Path | None = None) -> None:
     """Run a reproducer's case and check every invariant; raise the violation if it persists.
 
@@ -108,4 +111,4 @@ def reproduce(folder: Path, scratch: Path, *, determinism: str = "process",
         first, second = executor.run(case, twice=determinism != "off")
     finally:
         executor.close()
-    check_outcome(case, first, second)
+    check_outcome(case, first, second, skip=skip)

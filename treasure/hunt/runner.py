@@ -114,6 +114,29 @@ class Outcome:
         return {"status": self.status, "error": self.error, "traceback": self.traceback}
 
 
+def stage_strategy(ref: str, base_dir: Path | None, workspace: Workspace) -> str:
+    """The reference to put in a scratch workspace's SSOT for ``ref``.
+
+    Names and ``module:Class`` pass through. A ``file.py:Class`` file (relative to ``base_dir``,
+    or absolute) is copied into the scratch workspace, at the same relative path when it has one,
+    since the engine only loads strategy files named in an SSOT from inside its workspace.
+    """
+    target, sep, cls = ref.rpartition(":")
+    if not sep or not target.endswith(".py"):
+        return ref
+    source = Path(target) if Path(target).is_absolute() else (Path(base_dir or ".") / target)
+    relative = Path(target)
+    if relative.is_absolute() or ".." in relative.parts:
+        relative = Path("_strategies") / relative.name
+    dest = workspace.root / relative
+    if source.is_file():
+        data = source.read_bytes()
+        if not dest.is_file() or dest.read_bytes() != data:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+    return f"{relative.as_posix()}:{cls}"
+
+
 def resolve_strategy_ref(ref: str, base_dir: Path | None) -> str:
     """Make a ``file.py:Class`` reference absolute (against ``base_dir``) so it loads from any
     workspace; names and ``module:Class`` references are returned unchanged."""
@@ -163,7 +186,7 @@ class Scratch:
         ws = self.workspace
         ssot = dict(case.ssot)
         strategy = dict(ssot["strategy"])
-        strategy["name"] = resolve_strategy_ref(strategy["name"], base_dir)
+        strategy["name"] = stage_strategy(strategy["name"], base_dir, ws)
         ssot["strategy"] = strategy
         data_path = ws.resolve_inside(ssot["dataset"]["path"], field="dataset.path")
         data_path.parent.mkdir(parents=True, exist_ok=True)

@@ -188,14 +188,15 @@ def hunt(request: HuntRequest) -> HuntReport:
         report.failure = {**violation.to_dict(), "case": case.describe(), "bars": len(case.dataset),
                           "shrinks": state["shrinks"]}
         if request.write:
+            from treasure.hunt.reproducer import reproducer_id, write_reproducer
+
             directory = request.regressions_dir or (request.workspace.fixtures_dir / "regressions")
-            folder = directory / f"{violation.invariant}-{case.digest[:12]}"
-            from treasure.hunt.reproducer import write_reproducer
+            folder = directory / reproducer_id(case, violation.invariant)
 
             report.reproducer = write_reproducer(
                 directory, case, violation, strategy=request.strategy, seed=request.seed,
                 examples=report.examples, shrinks=state["shrinks"], determinism=request.determinism,
-                display_dir=request.workspace.relative(folder))
+                skip=tuple(request.skip), display_dir=request.workspace.relative(folder))
     return report
 
 
