@@ -35,8 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from treasure.contracts import Contracts
 
 REPORT_NAMES = ("court_report", "eqs_report")
-CACHE_KIB = 64 * 1024
 FINAL_STATUSES = ("complete", "halted", "error")
+#: Page cache of a writer connection, in KiB (SQLite's default is 2 MiB).
+CACHE_KIB = 64 * 1024
+
+
 @dataclass
 class RunState:
     """How far a run's stored chain reaches."""
@@ -94,6 +97,7 @@ class StoreWriter:
             except sqlite3.Error as exc:
                 raise translate(exc, self.path, doing="starting a write") from exc
             self._in_txn = True
+            self._states.clear()  # another process may have written since our last transaction
 
     def commit(self, *, durable: bool = False) -> None:
         """Commit the open transaction.
@@ -298,7 +302,7 @@ class StoreWriter:
         if status not in FINAL_STATUSES:
             raise StoreError("STORE_REPORT_INVALID", f"court report status {status!r} is not one of "
                              f"{', '.join(FINAL_STATUSES)}", field="status")
-        for name, doc in (("court_report", court), ("eqs_report", eqs)):
+        for name, doc in zip(REPORT_NAMES, (court, eqs)):
             if doc.get("run_id") != run_id:
                 raise StoreError("STORE_REPORT_INVALID", f"{name} is for run {doc.get('run_id')!r}, not {run_id}",
                                  field="run_id")
@@ -306,15 +310,15 @@ class StoreWriter:
                 contracts.validate(name, dict(doc), source=f"{name}.json")
         self._begin()
         try:
-            self._states.pop(run_id, None)
             state = self.state(run_id)
             if state is None:
                 raise StoreError("STORE_RUN_UNKNOWN", f"run {run_id} has no events in the DB", field="run_id")
-            counted = court["events"]
-            if counted.get("total") != state.events or counted.get("last_hash") != state.last_hash:
-                raise StoreError("STORE_INCOMPLETE", f"run {run_id}: the court report counts {counted.get('total')} "
-                                 f"events, the DB holds {state.events}{' with a different last hash' if counted.get('total') == state.events else ''}; "
-                                 "the run stays 'running'", field="events",
+            counted = court.get("events") if isinstance(court.get("events"), Mapping) else {}
+            total = counted.get("total")
+            if total != state.events or counted.get("last_hash") != state.last_hash:
+                other = " with a different last hash" if total == state.events else ""
+                raise StoreError("STORE_INCOMPLETE", f"run {run_id}: the court report counts {total} events, the DB "
+                                 f"holds {state.events}{other}; the run stays 'running'", field="events",
                                  hint="ingest the run's complete event log: `treasure db ingest LOG`")
             if status != "error":
                 end = self.conn.execute("SELECT end_seq, end_status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -325,7 +329,7 @@ class StoreWriter:
                 raise StoreError("STORE_CONFLICT", f"run {run_id} is stored as {state.status}, the report says "
                                  f"{status}", path=str(self.path), field="status")
             inserted = sum(self._put_report(run_id, name, doc, contracts)
-                           for name, doc in (("court_report", court), ("eqs_report", eqs)))
+                           for name, doc in zip(REPORT_NAMES, (court, eqs)))
             self.conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
             self.commit(durable=True)
         except StoreError:
