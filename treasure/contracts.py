@@ -9,6 +9,7 @@ canonical comparison can drop them.
 
 from __future__ import annotations
 
+import copy
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -69,9 +70,7 @@ class Contracts:
             if not path.is_file():
                 raise ConfigError("SCHEMA_MISSING", f"no schema {path.name} in truth/", path=str(path),
                                   hint="restore truth/ from the package (`treasure init --force`)")
-            schema = read_json(path, code="SCHEMA_INVALID")
-            check_schema(schema, source=str(path))
-            self._schemas[name] = schema
+            self._schemas[name] = _load_checked(path)
         return self._schemas[name]
 
     def validator(self, name: str) -> Draft202012Validator:
@@ -153,6 +152,24 @@ class Contracts:
         field = prefix + (error_field(found) if found else "")
         raise EventLogError("EVENTS_SCHEMA", f"{event.get('event_type', '?')} event: {message}",
                             path=source, line=line, field=field.rstrip("."))
+
+
+_CHECKED: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
+def _load_checked(path: Path) -> dict[str, Any]:
+    """Read and meta-validate a schema once per process per file version.
+
+    Checking against the draft 2020-12 meta-schema costs 10-100 ms a file; keyed by path, size
+    and mtime the result is reused by every Contracts instance until the file changes.
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _CHECKED:
+        schema = read_json(path, code="SCHEMA_INVALID")
+        check_schema(schema, source=str(path))
+        _CHECKED[key] = schema
+    return copy.deepcopy(_CHECKED[key])
 
 
 def _strip_meta(schema: Any) -> Any:

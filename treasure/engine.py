@@ -231,13 +231,13 @@ def execute_run(prep: PreparedRun) -> RunResult:
         _clean_previous(ws, prep.run_id)
     contracts = Contracts(ws.truth_dir)
     log_path = ws.event_log(prep.run_id)
+    bus = EventBus(prep.run_id, [], check=contracts.check_emitted if req.validate_events else None)
+    loop = _Loop(prep, bus)  # builds the adapter first: if that refuses, no evidence exists yet
     try:
-        sinks: list[EventSink] = [JsonlSink(log_path, fault=req.faults)]
+        bus.sinks.append(JsonlSink(log_path, fault=req.faults))
     except FileExistsError:
         raise RunError("RUN_EXISTS", f"run {prep.run_id} already exists", field="run_id") from None
-    sinks.extend(factory(prep) for factory in req.extra_sinks)
-    bus = EventBus(prep.run_id, sinks, check=contracts.check_emitted if req.validate_events else None)
-    loop = _Loop(prep, bus)
+    bus.sinks.extend(factory(prep) for factory in req.extra_sinks)
     wall_start = time.perf_counter()  # treasure: allow-nondeterminism duration goes to a volatile field
     error: TreasureError | None = None
     try:
@@ -674,8 +674,9 @@ class _Loop:
     def _finish(self) -> None:
         if self.halt_reason is None:
             self._cancel_open("end_of_data", "INFO")
-            for report in self.adapter.stop():
-                self._on_reports([report], self._current_bar())
+        # also on a halt: the adapter's last word (a journal, undelivered venue messages) is evidence
+        for report in self.adapter.stop():
+            self._on_reports([report], self._current_bar())
         if self.last_bar >= 0:
             self._close_day()
 

@@ -41,8 +41,13 @@ def fsync_dir(directory: Path) -> None:
 def atomic_write_bytes(path: Path | str, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so that no reader ever sees a torn file."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise TreasureIOError(
+            "IO_ERROR", f"could not write {target.name}: {exc.strerror or exc}", path=str(target)
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--run-id", metavar="ID", help="run id (default: derived from the inputs)")
     parser.add_argument("--strategy", metavar="NAME|module:Class|file.py:Class", help="override strategy.name")
     parser.add_argument("--adapter", metavar="NAME", help="override execution.adapter")
+    parser.add_argument("--live", metavar="FIXTURE",
+                        help="recorded venue session for --adapter replay-live (default: recon.live_fixture)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run with the same id")
     db = parser.add_mutually_exclusive_group()
     db.add_argument("--db", metavar="PATH", nargs="?", const="",
@@ -49,6 +51,7 @@ def request_from_args(args: argparse.Namespace, ws: Workspace, **extra) -> RunRe
         seed=args.seed,
         run_id=args.run_id,
         strategy=cli_strategy(args.strategy, ws) if args.strategy else None,
+        adapter_options={"live_fixture": str(ws.resolve_cli(args.live, field="--live"))} if args.live else {},
         adapter=args.adapter,
         overwrite=args.overwrite,
         progress=Progress("run", enabled=not args.quiet and not args.json),
