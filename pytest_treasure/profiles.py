@@ -129,10 +129,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if choice.name is not None:
         try:
-            settings.load_profile(choice.name)
+            settings.get_profile(choice.name)  # before load_profile, which would keep a bad name as current
         except Exception:  # hypothesis' InvalidArgument for an unregistered name
             raise pytest.UsageError(f"unknown hypothesis profile {choice.name!r} ({choice.reason}); Treasure "
                                     f"registers {', '.join(PROFILES)} (hypothesis: default)") from None
+        settings.load_profile(choice.name)
     config.stash[_CHOICE_KEY] = choice
 
 

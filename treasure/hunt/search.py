@@ -120,6 +120,7 @@ def check_strategy(workspace: Workspace, ref: str, params: dict[str, Any] | None
 def hunt(request: HuntRequest) -> HuntReport:
     """Run the hunt; return the report (its ``reproducer`` is set when one was written)."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+    from hypothesis import strategies as st
     from hypothesis.control import reject
 
     from pytest_treasure.invariants import InvariantViolation, check_outcome, selected
@@ -138,6 +139,7 @@ def hunt(request: HuntRequest) -> HuntReport:
     root = Path(tempfile.mkdtemp(prefix="treasure-hunt-", dir=_scratch_parent()))
     executor = make_executor(request.determinism, root, base_dir=request.workspace.root)
     state: dict[str, Any] = {"failing": None, "shrinks": 0}
+    generated = cases(strategy=request.strategy, params=request.params, max_bars=request.max_bars)
 
     def tell(phase: str, case: Case, status: str) -> None:
         if request.progress is not None:
@@ -149,11 +151,12 @@ def hunt(request: HuntRequest) -> HuntReport:
     @settings(max_examples=request.examples, deadline=None, database=None, derandomize=False,
               report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
               phases=(Phase.generate, Phase.target, Phase.shrink), suppress_health_check=list(HealthCheck))
-    @given(case=cases(strategy=request.strategy, params=request.params, max_bars=request.max_bars))
-    def property_(case: Case) -> None:
+    @given(data=st.data())
+    def property_(data: Any) -> None:
         if budget_s is not None and time.monotonic() - started > budget_s:  # treasure: allow-nondeterminism budget
             report.stopped_by_time = True
-            reject()
+            reject()  # before drawing: once the budget is spent, each remaining call costs nothing
+        case = data.draw(generated)
         first, second = executor.run(case, twice=request.determinism != "off")
         try:
             check_outcome(case, first, second, only=names)
