@@ -265,3 +265,14 @@ def test_dataset_sha_matches_the_ssot_pin(treasure_workspace):
         _fail("dataset pin", [f"{ws.relative(path)}: SHA-256 {digest.hexdigest()} does not match {shown_ssot} "
                               f"field dataset.sha256 ({dataset['sha256']}); restore the dataset, or re-pin it "
                               "if the change is intended"])
+
+
+def test_workspace_matches_its_approval_lock(treasure_workspace):
+    """Tamper detection: spec/, truth/ and the pinned dataset are what `treasure ssot approve`
+    last recorded in spec/ssot.lock (a changed SSOT, schema or dataset, or a new unapproved file)."""
+    from treasure.lock import check_tamper
+
+    findings = check_tamper(treasure_workspace)
+    if findings:
+        _fail("approval lock", [f"{f.path}: [{f.code}] {f.message}" for f in findings]
+              + ["review the change (git diff), then `treasure ssot approve`, or restore the approved files"])

@@ -40,7 +40,7 @@ def edit_json(path: Path, change) -> None:
 
 def test_passes_on_a_fresh_workspace_checking_a_fresh_runs_reports(pytester, ws):
     result = run_gate(pytester, ws)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["*treasure gates*", "e2 * passed *",
                                  "*note: no reports in reports/ yet (fresh workspace)*fresh run*"])
     report = gates_report(ws)
@@ -54,14 +54,14 @@ def test_passes_on_a_workspace_with_reports(pytester, ws):
 
     run(RunRequest(workspace=ws))
     result = run_gate(pytester, ws, "-k", "test_latest_reports_validate")
-    result.assert_outcomes(passed=1, deselected=3)
+    result.assert_outcomes(passed=1, deselected=4)
     assert "fresh workspace" not in result.stdout.str()
 
 
 def test_fails_on_a_schema_breaking_ssot(pytester, ws):
     edit_json(ws.ssot_path, lambda s: s["risk"].update(max_position_size_usd="lots"))
     result = run_gate(pytester, ws, "-k", "ssot_validates or spec_and_truth")
-    result.assert_outcomes(failed=2, deselected=2)
+    result.assert_outcomes(failed=2, deselected=3)
     out = result.stdout.str()
     assert "spec/ssot.json field risk.max_position_size_usd: 'lots' is not of type 'number'" in out
     assert "error[SSOT_SCHEMA]" in out
@@ -77,7 +77,7 @@ def test_fails_on_a_changed_report(pytester, ws):
     edit_json(ws.reports_dir / "court_report.json", lambda r: r["metrics"].update(fees_usd=0.5))
     edit_json(ws.reports_dir / "eqs_report.json", lambda r: r.update(score="high"))
     out = run_gate(pytester, ws, "-k", "test_latest_reports_validate")
-    out.assert_outcomes(failed=1, deselected=3)
+    out.assert_outcomes(failed=1, deselected=4)
     text = out.stdout.str()
     assert "reports/eqs_report.json field score: 'high' is not of type 'number'" in text
     assert f"reports/court_report.json: differs from its run's copy reports/runs/{result.run_id}/court_report.json" \
@@ -90,7 +90,7 @@ def test_fails_on_a_report_that_breaks_its_schema(pytester, ws):
     run(RunRequest(workspace=ws))
     edit_json(ws.reports_dir / "court_report.json", lambda r: r.update(status="exploded"))
     out = run_gate(pytester, ws, "-k", "test_latest_reports_validate")
-    out.assert_outcomes(failed=1, deselected=3)
+    out.assert_outcomes(failed=1, deselected=4)
     out.stdout.fnmatch_lines(["*reports/court_report.json field status: 'exploded' is not one of*"])
 
 
@@ -104,7 +104,7 @@ def test_fails_on_a_truth_file_that_is_not_a_schema(pytester, ws):
     (ws.spec_dir / "extra.schema.json").write_text('{"$schema": "https://json-schema.org/draft/2020-12/schema", '
                                                    '"properties": {"limit": {"minimum": 0}}}')
     out = run_gate(pytester, ws, "-k", "spec_and_truth")
-    out.assert_outcomes(failed=1, deselected=3)
+    out.assert_outcomes(failed=1, deselected=4)
     out.stdout.fnmatch_lines([
         "*e2: spec/ and truth/: spec/README.txt: not valid JSON: line 1 column 1*(and 4 more problem(s))",
         "*spec/README.txt: not valid JSON*",
@@ -122,7 +122,7 @@ def test_fails_on_a_dataset_with_one_changed_byte(pytester, ws):
     data[index:index + 1] = b"6"
     path.write_bytes(bytes(data))
     out = run_gate(pytester, ws, "-k", "dataset_sha")
-    out.assert_outcomes(failed=1, deselected=3)
+    out.assert_outcomes(failed=1, deselected=4)
     out.stdout.fnmatch_lines(["*fixtures/data/default_bars.csv: SHA-256 * does not match spec/ssot.json "
                               "field dataset.sha256*"])
 
@@ -136,9 +136,26 @@ def test_fails_when_the_latest_report_no_longer_matches_its_evidence(pytester, w
     log = result.event_log
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))
     out = run_gate(pytester, ws, "-k", "test_latest_reports_validate")
-    out.assert_outcomes(failed=1, deselected=3)
+    out.assert_outcomes(failed=1, deselected=4)
     out.stdout.fnmatch_lines([
         "*reports/court_report.json field evidence.equity_curve_sha256: * but reports/runs/*/equity.npy hashes to *",
         "*reports/court_report.json field events.total: * but the event log holds * lines",
         "*reports/court_report.json field events.last_hash: * but the log's last event hashes to *",
     ])
+
+
+@pytest.mark.parametrize("tamper, code", [
+    (lambda ws: edit_json(ws.ssot_path, lambda s: s["risk"].update(daily_loss_limit_usd=1234)), "TAMPER_SSOT"),
+    (lambda ws: edit_json(ws.truth_dir / "eqs_report.schema.json", lambda s: s.update(title="edited")),
+     "TAMPER_SCHEMA"),
+    (lambda ws: (ws.truth_dir / "extra.schema.json").write_text('{"type": "object"}'), "TAMPER_UNAPPROVED"),
+])
+def test_fails_on_changes_since_the_last_approval(pytester, ws, tamper, code):
+    from treasure.lock import approve
+
+    approve(ws)
+    assert run_gate(pytester, ws, "-k", "approval_lock").ret == 0
+    tamper(ws)
+    result = run_gate(pytester, ws, "-k", "approval_lock")
+    result.assert_outcomes(failed=1, deselected=4)
+    result.stdout.fnmatch_lines([f"*e2: approval lock:*{code}*", "*treasure ssot approve*"])
