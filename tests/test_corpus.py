@@ -210,8 +210,6 @@ def test_refusals_in_a_real_process_print_no_traceback(ident, ws, tmp_path):
     assert evidence(ws) == before
 
 
-@pytest.mark.xfail(strict=True, reason="engine/canonical: --seed beyond 2**53 (accepted as < 2**64) makes the "
-                   "SSOT snapshot's canonical hashing raise ValueError: internal error instead of SEED_INVALID")
 def test_cli_seed_beyond_2p53_is_a_coded_refusal(ws, cli):
     code, out, err = cli("run", "--workspace", ws.root, "--run-id", "s", "--seed", 2**60, "--quiet")
     assert code == 2 and "error[SEED_INVALID]" in err

@@ -118,12 +118,11 @@ def test_resolve_inside_refuses_a_prefix_sibling(tmp_path):
         ws.resolve_inside("../ws2/x")  # /.../ws2 starts with /.../ws but is not inside it
 
 
-@pytest.mark.xfail(strict=True, reason="workspace: resolve_inside lets ValueError('embedded null byte') "
-                   "escape for a NUL in a path, so an SSOT with \"dataset.path\": \"a\\u0000b\" ends in an "
-                   "internal error instead of a coded refusal")
-def test_resolve_inside_refuses_nul_with_a_code(ws):
-    with pytest.raises(TreasureError):
-        ws.resolve_inside("fixtures/a\x00b.csv")
+@pytest.mark.parametrize("path", ["fixtures/a\x00b.csv", ""])
+def test_resolve_inside_refuses_nul_and_empty_with_a_code(ws, path):
+    with pytest.raises(TreasureError) as exc:
+        ws.resolve_inside(path, field="dataset.path")
+    assert exc.value.code == "PATH_INVALID" and exc.value.field == "dataset.path"
 
 
 # -- Workspace.resolve_cli (paths typed on the command line) ---------------------------------------
@@ -190,8 +189,6 @@ def test_ssot_live_fixture_outside_is_refused(ws, cli, outside):
     assert code == 2 and "error[PATH_ESCAPE]" in err and "recon.live_fixture" in err
 
 
-@pytest.mark.xfail(strict=True, reason="strategy loader: an SSOT's strategy.name 'path.py:Class' may point "
-                   "outside the workspace ('../x.py:C', '/abs/x.py:C') and its code is imported and run")
 def test_ssot_strategy_file_outside_is_refused(ws, cli, outside):
     (outside / "evil.py").write_text(
         "from pathlib import Path\n"

@@ -206,7 +206,7 @@ def ssot_entries(sha: str) -> list[tuple[str, bytes, str, str | None, str]]:
         ("param_beyond_2p53", edit(lambda d: d["strategy"]["params"].update(fast=2**53)), "SSOT_SCHEMA", None,
          "an integer beyond 2**53 in a free-form section"),
         ("dataset_path_nul", edit(lambda d: d["dataset"].update(path="fixtures/data/a\u0000b.csv")),
-         "PATH_ESCAPE", "dataset.path", "a NUL byte in a path"),
+         "PATH_INVALID", "dataset.path", "a NUL byte in a path"),
         ("duplicate_keys", text.replace(b'"risk": {', b'"risk": {"daily_loss_limit_usd": 1e9, ', 1),
          "accepted", None,
          "KNOWN GAP: JSON allows duplicate keys and the last one wins, so a hand-edited duplicate can shadow "
@@ -342,14 +342,7 @@ def live_for(log: bytes) -> bytes:
 
 
 #: Entries the code does not handle yet (reported): the test marks them xfail(strict=True).
-GAPS = {
-    "ssot/seed_beyond_2p53": "config/canonical: an integer beyond 2**53 makes the SSOT's canonical SHA raise "
-                             "ValueError (internal error); the schema allows seeds up to 2**64-1",
-    "ssot/param_beyond_2p53": "config/canonical: an integer beyond 2**53 in strategy.params raises ValueError "
-                              "while hashing the SSOT (internal error)",
-    "ssot/dataset_path_nul": "Workspace.resolve_inside lets ValueError('embedded null byte') escape: "
-                             "internal error instead of a coded refusal",
-}
+GAPS: dict[str, str] = {}
 
 
 def main() -> int:
