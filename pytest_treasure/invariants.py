@@ -156,6 +156,8 @@ def check_clean_run(outcome: "Outcome", case: "Case | None" = None) -> None:
             _fail("clean_run", f"the SSOT's data policy demands refusal {code} at line {line}; got {got}")
         return
     if outcome.status in ("complete", "halted"):
+        if outcome.missing is not None:
+            _fail("clean_run", f"the run finished {outcome.status} but its evidence is incomplete: {outcome.missing}")
         return
     error = outcome.error or {}
     where = " ".join(f"{k} {error[k]}" for k in ("path", "line", "field") if error.get(k) is not None)
@@ -195,8 +197,9 @@ def check_accounting(evidence: "Evidence") -> None:
     start = float(events[0]["payload"]["starting_cash_usd"])
     curve = evidence.equity
     for row in curve:
-        expected = float(row["cash"]) + float(row["qty"]) * float(row["close"])
-        if not _close(float(row["equity"]), expected, abs(float(row["cash"])) + abs(float(row["qty"]) * float(row["close"]))):
+        marked = float(row["qty"]) * float(row["close"])
+        expected = float(row["cash"]) + marked
+        if not _close(float(row["equity"]), expected, abs(float(row["cash"])) + abs(marked)):
             _fail("accounting", f"bar {int(row['bar_idx'])}: equity {float(row['equity'])!r} != cash "
                                 f"{float(row['cash'])!r} + qty {float(row['qty'])!r} x close {float(row['close'])!r}")
     qty, cash, fees = 0.0, start, 0.0
@@ -224,8 +227,8 @@ def check_accounting(evidence: "Evidence") -> None:
                       ("position_usd", p["position_usd"], p["qty"] * f["price"], abs(p["qty"]) * f["price"] + factors))
             for name, got, want, scale in checks:
                 if not _close(float(got), float(want), scale):
-                    _fail("accounting", f"{_where(event)}: {name} {got!r}, but the fill "
-                                        f"({f['side']} {f['fill_qty']} @ {f['price']}, fee {f['fee']}) makes it {want!r}")
+                    fill = f"{f['side']} {f['fill_qty']} @ {f['price']}, fee {f['fee']}"
+                    _fail("accounting", f"{_where(event)}: {name} {got!r}, but the fill ({fill}) makes it {want!r}")
             qty, cash, fees = float(p["qty"]), float(p["cash"]), float(p["fees_paid"])
             updates.append((int(p["bar_idx"]), qty, cash, event))
             last_fill = None
@@ -282,7 +285,8 @@ def check_risk(evidence: "Evidence") -> None:
         halt_bar = events[at]["payload"]["bar_idx"]
         curve = evidence.equity
         if halt_bar is not None and len(curve) and int(curve["bar_idx"][-1]) > halt_bar:
-            _fail("risk", f"the equity curve goes on to bar {int(curve['bar_idx'][-1])} after the halt at bar {halt_bar}")
+            _fail("risk", f"the equity curve goes on to bar {int(curve['bar_idx'][-1])} after the halt at "
+                          f"bar {halt_bar}")
     elif run_end["status"] == "halted":
         _fail("risk", "run_end says halted but no halt event was logged")
     for i, event in enumerate(events):
@@ -373,7 +377,8 @@ def check_report_agreement(evidence: "Evidence") -> None:
         ("court events.last_hash", court["events"]["last_hash"], events[-1]["hash"]),
         ("court events.by_category", court["events"]["by_category"],
          dict(sorted(Counter(e["category"] for e in events).items()))),
-        ("court events.by_level", court["events"]["by_level"], dict(sorted(Counter(e["level"] for e in events).items()))),
+        ("court events.by_level", court["events"]["by_level"],
+         dict(sorted(Counter(e["level"] for e in events).items()))),
         ("court status", court["status"], run_end["status"]),
         ("court reason", court["reason"], run_end["reason"]),
         ("court metrics.orders", metrics["orders"], counts["order_placed"]),
@@ -397,7 +402,8 @@ def check_report_agreement(evidence: "Evidence") -> None:
     for name, got, want in pairs:
         if got != want:
             _fail("report_agreement", f"{name} is {got!r}, the events say {want!r}")
-    for name, got in (("court metrics.fees_usd", metrics["fees_usd"]), ("eqs fees.total_usd", eqs["fees"]["total_usd"])):
+    for name, got in (("court metrics.fees_usd", metrics["fees_usd"]),
+                      ("eqs fees.total_usd", eqs["fees"]["total_usd"])):
         if not _close(float(got), fees, fees):
             _fail("report_agreement", f"{name} is {got!r}, the fills' fees add up to {fees!r}")
     if not _close(float(run_end["total_return"]), float(metrics["total_return"])):
@@ -427,12 +433,14 @@ def check_data_events(evidence: "Evidence", dataset: "GeneratedDataset") -> None
         _fail("data_events", f"dataset_loaded says {p['bars']} bars, {p['gaps']} gaps, {p['duplicates']} duplicates; "
                              f"the data has {len(dataset)}, {len(dataset.gaps)}, {len(dataset.duplicates)}")
     halt = _first(events, "halt")
-    reached = len(dataset) - 1 if halt is None else (halt["payload"]["bar_idx"] if halt["payload"]["bar_idx"] is not None else -1)
+    halt_bar = halt["payload"]["bar_idx"] if halt is not None else None
+    reached = len(dataset) - 1 if halt is None else (-1 if halt_bar is None else halt_bar)
     for event_type, injected in (("data_gap_detected", dataset.gaps), ("duplicate_timestamp", dataset.duplicates)):
         got = [e["payload"]["bar_idx"] for e in events if e["event_type"] == event_type]
         want = [i for i in injected if i <= reached]
         if got != want:
-            _fail("data_events", f"{event_type} at bars {got}, but the data has them at {want} (bars reached: 0..{reached})")
+            _fail("data_events", f"{event_type} at bars {got}, but the data has them at {want} "
+                                 f"(bars reached: 0..{reached})")
     t = dataset.bars.t_ms
     interval = dataset.interval_ms
     for e in events:
@@ -440,7 +448,8 @@ def check_data_events(evidence: "Evidence", dataset: "GeneratedDataset") -> None
             i = e["payload"]["bar_idx"]
             missing = (int(t[i]) - int(t[i - 1])) // interval - 1
             if e["payload"]["missing_bars"] != missing:
-                _fail("data_events", f"{_where(e)}: missing_bars {e['payload']['missing_bars']}, the data skips {missing}")
+                _fail("data_events", f"{_where(e)}: missing_bars {e['payload']['missing_bars']}, "
+                                     f"the data skips {missing}")
 
 
 def check_determinism(a: "Evidence", b: "Evidence") -> None:

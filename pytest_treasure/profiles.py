@@ -1,6 +1,7 @@
 """Hypothesis profiles for Treasure, and which one a pytest session loads.
 
-Three profiles are registered when the plugin loads (so ``--hypothesis-profile hunt`` works too):
+Three profiles, registered when pytest configures (before hypothesis' own plugin reads
+``--hypothesis-profile``, so ``--hypothesis-profile hunt`` works too):
 
 ``ci``
     fast and reproducible: 25 examples, derandomized, no example database (nothing written),
@@ -24,20 +25,19 @@ Which profile a session loads, first match wins:
 7. ``ci`` in CI (the ``CI`` variable or another CI marker hypothesis detects), else ``dev``
 
 An unknown name is a usage error listing the registered profiles. The choice and why it was made
-show in the pytest header.
+show in the pytest header. A plain local session (rule 7, ``dev``) does not import hypothesis just
+for this: the profile is loaded after collection, if a test module imported hypothesis at all.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
 
 # The invariants fixture and marker (loaded with the profiles until plugin.py lists it itself).
 pytest_plugins = ["pytest_treasure.invariants"]
@@ -45,10 +45,20 @@ pytest_plugins = ["pytest_treasure.invariants"]
 PROFILES = ("ci", "dev", "hunt")
 ENV = "HYPOTHESIS_PROFILE"
 _CHOICE_KEY = pytest.StashKey["Choice"]()
+_DEFERRED_KEY = pytest.StashKey[bool]()
+#: Environment variables hypothesis reads as "running in CI" (hypothesis._settings._CI_VARS).
+_CI_HINTS = ("CI", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD", "bamboo.buildKey", "BUILDKITE", "CIRCLECI",
+             "CIRRUS_CI", "CODEBUILD_BUILD_ID", "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID",
+             "TEAMCITY_VERSION")
 
 
 def register_profiles(root: Path | None = None) -> None:
     """(Re-)register ``ci``, ``dev`` and ``hunt``; ``root`` anchors hunt's example database."""
+    from datetime import timedelta
+
+    from hypothesis import HealthCheck, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
     base = settings.get_profile("default")
     settings.register_profile("ci", base, max_examples=25, derandomize=True, database=None, deadline=None,
                               print_blob=True, suppress_health_check=[HealthCheck.too_slow])
@@ -59,11 +69,10 @@ def register_profiles(root: Path | None = None) -> None:
                               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-register_profiles()
-
-
 def _in_ci() -> bool:
-    """Hypothesis' own CI detection (CI, GITHUB_ACTIONS, ...), or the ``CI`` variable."""
+    """Hypothesis' own CI detection, asked only when one of its variables is set at all."""
+    if not any(name in os.environ for name in _CI_HINTS):
+        return False
     try:
         from hypothesis._settings import is_in_ci
     except ImportError:  # pragma: no cover - a hypothesis without it
@@ -114,31 +123,64 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   f"gate selection nor {ENV} chooses one", default="")
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    register_profiles(config.rootpath)
+    """Choose the profile. Registering and loading it needs hypothesis imported; a plain local
+    session that never imports hypothesis does not pay for that: the ``dev`` default is then
+    loaded after collection, and only if a test module imported hypothesis. Runs first so that
+    ``--hypothesis-profile hunt`` finds the profile registered."""
+    hypothesis_option = config.getoption("--hypothesis-profile", default=None)
+    loaded = "hypothesis" in sys.modules
+    current = "default"
+    if loaded:
+        from hypothesis import settings
+
+        current = settings.get_current_profile_name()
     choice = choose_profile(
         option=config.getoption("treasure_profile", default=None),
-        hypothesis_option=config.getoption("--hypothesis-profile", default=None),
+        hypothesis_option=hypothesis_option,
         gates=gate_session(config.getoption("markexpr", default="") or "",
                            config.getoption("treasure_gates", default=None)),
         env=os.environ.get(ENV) or None,
         ini=str(config.getini("treasure_profile") or "") or None,
-        current=settings.get_current_profile_name(),
+        current=current,
         in_ci=_in_ci(),
     )
-    if choice.name is not None:
-        try:
-            settings.get_profile(choice.name)  # before load_profile, which would keep a bad name as current
-        except Exception:  # hypothesis' InvalidArgument for an unregistered name
-            raise pytest.UsageError(f"unknown hypothesis profile {choice.name!r} ({choice.reason}); Treasure "
-                                    f"registers {', '.join(PROFILES)} (hypothesis: default)") from None
-        settings.load_profile(choice.name)
     config.stash[_CHOICE_KEY] = choice
+    lazy = not loaded and choice == Choice("dev", "default")
+    config.stash[_DEFERRED_KEY] = lazy
+    if not lazy:
+        register_profiles(config.rootpath)
+        _load(choice)
+
+
+def _load(choice: Choice) -> None:
+    if choice.name is None:
+        return
+    from hypothesis import settings
+
+    try:
+        settings.get_profile(choice.name)  # before load_profile, which would keep a bad name as current
+    except Exception:  # hypothesis' InvalidArgument for an unregistered name
+        raise pytest.UsageError(f"unknown hypothesis profile {choice.name!r} ({choice.reason}); Treasure "
+                                f"registers {', '.join(PROFILES)} (hypothesis: default)") from None
+    settings.load_profile(choice.name)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash.get(_DEFERRED_KEY, False) and "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        register_profiles(config.rootpath)
+        if settings.get_current_profile_name() == "default":  # a test module may have chosen its own
+            _load(config.stash[_CHOICE_KEY])
+        config.stash[_DEFERRED_KEY] = False
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     choice = config.stash.get(_CHOICE_KEY, None)
     if choice is None:
         return None
-    return f"treasure: hypothesis profile {settings.get_current_profile_name()!r} ({choice.reason})"
+    name = choice.name or "(hypothesis' choice)"
+    return f"treasure: hypothesis profile {name!r} ({choice.reason})"

@@ -339,7 +339,8 @@ def ssot_configs(*, dataset: GeneratedDataset | None = None, strategy: str = "sm
     ``file.py:Class``); ``params`` fixes its params (a dict, or a strategy of dicts); by default
     built-ins get drawn params and other strategies ``{}``. ``policies`` are the
     ``dataset.on_gap``/``on_duplicate`` values drawn, the first one seven times in eight
-    (``"error"`` makes the run refuse gappy data with DATA_GAP). ``seeds`` defaults to the schema's full range ``[0, 2**64)``.
+    (``"error"`` makes the run refuse gappy data with DATA_GAP). ``seeds`` defaults to the schema's
+    full range of ``run.seed``.
     """
     if dataset is not None and not isinstance(dataset, GeneratedDataset):
         raise InvalidArgument(f"dataset={dataset!r} must be a GeneratedDataset (from datasets())")
@@ -789,9 +790,7 @@ def _broken_datasets(draw: Callable[[SearchStrategy[Any]], Any], *, kinds: tuple
         values["volume"] = b"2000000000000.00"
     elif kind == "far_future":
         field = "t_ms"
-        values["t_ms"] = b"99999999999999"
-        if i + 1 < len(rows):
-            pass  # later rows go back in time too, but the loader reports the earliest line
+        values["t_ms"] = b"99999999999999"  # later rows then go back in time: the earliest line wins
     elif kind == "float_time":
         field = "t_ms"
         values["t_ms"] = values["t_ms"] + b".5"

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from pytest_treasure import strategies as ts
 from pytest_treasure.invariants import (
     INVARIANTS,
-    InvariantChecker,
     InvariantViolation,
     check_accounting,
     check_clean_run,
@@ -262,7 +261,8 @@ def test_report_agreement_fails_on_a_miscounted_report(good) -> None:
     court = json.loads(json.dumps(evidence.court))
     court["metrics"]["fills"] += 1
     err = violation(check_report_agreement, dataclasses.replace(evidence, court=court))
-    assert err.message == f"court metrics.fills is {court['metrics']['fills']}, the events say {court['metrics']['fills'] - 1}"
+    fills = court["metrics"]["fills"]
+    assert err.message == f"court metrics.fills is {fills}, the events say {fills - 1}"
 
 
 def test_data_events_fail_on_a_missing_duplicate_event(good, tmp_path: Path) -> None:
@@ -276,7 +276,8 @@ def test_data_events_fail_on_a_missing_duplicate_event(good, tmp_path: Path) -> 
 def test_determinism_fails_on_differing_evidence_naming_the_first_event(good, tmp_path: Path) -> None:
     evidence = good[1].evidence
     check_determinism(evidence, evidence)
-    broken = with_events(evidence, tmp_path, lambda ev: first(ev, "intent_emitted")["payload"].__setitem__("reason", "x"))
+    broken = with_events(evidence, tmp_path,
+                         lambda ev: first(ev, "intent_emitted")["payload"].__setitem__("reason", "x"))
     err = violation(check_determinism, evidence, broken)
     seq = first(evidence.events, "intent_emitted")["seq"]
     assert f"differ from seq {seq} on" in err.message

@@ -98,7 +98,7 @@ class Case:
 
     def describe(self) -> str:
         risk = self.ssot.get("risk", {})
-        return (f"{self.dataset.describe()}; strategy {self.strategy_ref} "
-                f"{orjson.dumps(dict(self.ssot['strategy'].get('params', {})), option=orjson.OPT_SORT_KEYS).decode()}; seed "
+        params = orjson.dumps(dict(self.ssot["strategy"].get("params", {})), option=orjson.OPT_SORT_KEYS).decode()
+        return (f"{self.dataset.describe()}; strategy {self.strategy_ref} {params}; seed "
                 f"{self.ssot['run']['seed']}; cash {self.ssot['run']['starting_cash_usd']:g}; max position "
                 f"{risk.get('max_position_size_usd', 0):g}; daily loss {risk.get('daily_loss_limit_usd', 0):g}")

@@ -68,9 +68,8 @@ def write_reproducer(directory: Path, case: Case, violation: Any, *, strategy: s
                                    subsequent_indent="    "))
     details = "\n".join(f"      {line}" for line in str(violation).splitlines()[1:12])
     atomic_write_bytes(folder / "dataset.csv", case.dataset.csv, durable=False)
-    atomic_write_bytes(folder / "ssot.json",
-                       orjson.dumps(ssot, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE),
-                       durable=False)
+    pretty = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    atomic_write_bytes(folder / "ssot.json", orjson.dumps(ssot, option=pretty), durable=False)
     test = _TEMPLATE.format(invariant=violation.invariant, violation=text + ("\n" + details if details else ""),
                             case=case.describe(), strategy=strategy, seed=seed, examples=examples, shrinks=shrinks,
                             determinism=determinism, skip=tuple(skip),

@@ -14,7 +14,6 @@ with validators compiled once per process instead of once per run.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import traceback
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from treasure.canonical import canonical_bytes
 from treasure.errors import TreasureError
 from treasure.hunt._speedups import fast_schema_checks
 from treasure.hunt.case import Case
@@ -78,18 +76,6 @@ class Evidence:
     def status(self) -> str:
         return str(self.court.get("status"))
 
-    def digest(self, volatile: dict[str, list[str]] | None = None) -> str:
-        """SHA-256 over the canonical evidence (volatile report fields dropped)."""
-        from treasure.canonical import drop_paths
-
-        volatile = volatile or {}
-        h = hashlib.sha256()
-        h.update(self.log_bytes)
-        h.update(canonical_bytes(drop_paths(self.court, volatile.get("court_report", []))))
-        h.update(canonical_bytes(drop_paths(self.eqs, volatile.get("eqs_report", []))))
-        h.update(self.equity_bytes)
-        return h.hexdigest()
-
 
 @dataclass(frozen=True, eq=False)
 class Outcome:
@@ -105,6 +91,7 @@ class Outcome:
     traceback: str | None = None
     evidence: Evidence | None = None
     where: str = field(default="in-process")
+    missing: str | None = None  # why a finished run's evidence could not be read back
 
     @property
     def code(self) -> str | None:
@@ -165,8 +152,17 @@ def run_staged(workspace: Workspace, ssot_path: Path, run_id: str = RUN_ID) -> O
             return Outcome("raised", error=exc.to_dict())
         except Exception:  # noqa: BLE001
             return Outcome("crashed", traceback=traceback.format_exc())
-    evidence = Evidence.load(workspace, result.run_id)
-    return Outcome(result.status, error=result.error.to_dict() if result.error else None, evidence=evidence)
+    evidence, missing = load_evidence(workspace, result.run_id)
+    return Outcome(result.status, error=result.error.to_dict() if result.error else None, evidence=evidence,
+                   missing=missing)
+
+
+def load_evidence(workspace: Workspace, run_id: str) -> tuple[Evidence | None, str | None]:
+    """The run's evidence, or ``None`` and what was missing (a finished run must leave it all)."""
+    try:
+        return Evidence.load(workspace, run_id), None
+    except (OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 class Scratch:

@@ -38,7 +38,7 @@ class Scripted(Strategy):
     def __init__(self, intents: dict[str, list[list[Any]]] | None = None, flag_at: int | None = None,
                  flag_path: str | None = None) -> None:
         super().__init__(intents=intents or {}, flag_at=flag_at, flag_path=flag_path)
-        self.script = {int(k): [Intent(str(i[0]), float(i[1]), str(i[2]) if len(i) > 2 else "")  # type: ignore[arg-type]
+        self.script = {int(k): [Intent(str(i[0]), float(i[1]), str(i[2]) if len(i) > 2 else "")  # type: ignore
                                 for i in v] for k, v in (intents or {}).items()}
         self.flag_at = flag_at
         self.flag_path = flag_path

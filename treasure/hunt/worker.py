@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from treasure.hunt.runner import Evidence, Outcome, run_staged
+from treasure.hunt.runner import Outcome, load_evidence, run_staged
 from treasure.workspace import Workspace
 
 
@@ -92,11 +92,11 @@ class Worker:
                 tail + [f"the {self.where} process died (exit {proc.returncode}) while running the case"]),
                 where=self.where)
         wire: dict[str, Any] = json.loads(line)
-        evidence = None
+        evidence = missing = None
         if wire["status"] in ("complete", "halted", "error"):
-            evidence = Evidence.load(Workspace.at(self.root), run_id)
+            evidence, missing = load_evidence(Workspace.at(self.root), run_id)
         return Outcome(wire["status"], error=wire.get("error"), traceback=wire.get("traceback"),
-                       evidence=evidence, where=self.where)
+                       evidence=evidence, where=self.where, missing=missing)
 
     def close(self) -> None:
         if self._proc is not None:

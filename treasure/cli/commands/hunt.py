@@ -124,7 +124,8 @@ def summary(report: Any, ws: Workspace) -> str:
         f"  bars        {bars['total']} in all, up to {bars['max']} a case; {bars['with_gaps']} case(s) with gaps, "
         f"{bars['with_duplicates']} with duplicates, {bars['with_outliers']} with outliers",
         f"  outcomes    {outcomes}",
-        f"  invariants  {', '.join(d['invariants'])}" + (f" (skipped: {', '.join(d['skipped'])})" if d["skipped"] else ""),
+        f"  invariants  {', '.join(d['invariants'])}"
+        + (f" (skipped: {', '.join(d['skipped'])})" if d["skipped"] else ""),
         f"  determinism {determinism}",
     ]
     if report.failure is not None:
