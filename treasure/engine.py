@@ -356,6 +356,7 @@ class _Loop:
             "adapter": prep.adapter,
             "symbol": cfg.symbol,
             "starting_cash_usd": cfg.starting_cash,
+            **({"adapter_options": self._recorded_adapter_options()} if prep.request.adapter_options else {}),
         })
         dup_count = len(ds.duplicates)
         self.emit("DATA", "dataset_loaded", "INFO", {
@@ -389,6 +390,18 @@ class _Loop:
         status = "halted" if self.halt_reason else "complete"
         self._emit_run_end(status, self.halt_reason)
         return status, self.halt_reason
+
+    def _recorded_adapter_options(self) -> dict[str, Any]:
+        """Adapter options as evidence a replay can rebuild from: files become a workspace-relative
+        path plus their SHA-256, so a replay can tell when a recorded venue session changed."""
+        ws = self.prep.workspace
+        recorded: dict[str, Any] = {}
+        for key, value in sorted(self.prep.request.adapter_options.items()):
+            if isinstance(value, (str, Path)) and Path(value).is_file():
+                recorded[key] = {"path": ws.relative(Path(value)), "sha256": sha256_file(value)}
+            else:
+                recorded[key] = value
+        return recorded
 
     def _check_dataset_unchanged(self) -> None:
         """The bars came from the file as hashed at load; if it changed since, the evidence would

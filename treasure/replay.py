@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from treasure import __version__
 from treasure.compare import Comparison, compare_documents, compare_event_logs, write_diff
+from treasure.data import sha256_file
 from treasure.contracts import Contracts
 from treasure.engine import RunRequest, RunResult, run
 from treasure.errors import DataError, EventLogError, RunError, TreasureError
@@ -280,7 +281,8 @@ def replay(ws: Workspace, run_id: str, *, source: Source = "events", db_path: Pa
                          "comparing events only")
         replay_id = new_run_id or run_id
         request = RunRequest(workspace=target, ssot_path=inputs.ssot_path, dataset_path=inputs.dataset_path,
-                             seed=inputs.seed, run_id=replay_id, strategy=inputs.strategy, adapter=inputs.adapter)
+                             seed=inputs.seed, run_id=replay_id, strategy=inputs.strategy, adapter=inputs.adapter,
+                             adapter_options=_adapter_options(recorded.start["payload"], target))
         result = _run_checked(request, recorded, allow_strategy_change, notes)
         contracts = Contracts(ws.truth_dir)
         dropped = _dropped(contracts, renamed=new_run_id is not None and new_run_id != run_id,
@@ -304,6 +306,22 @@ def replay(ws: Workspace, run_id: str, *, source: Source = "events", db_path: Pa
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _adapter_options(start_payload: dict[str, Any], target: Workspace) -> dict[str, Any]:
+    """Rebuild the adapter options run_start recorded; a recorded file must still hash the same."""
+    options: dict[str, Any] = {}
+    for key, value in sorted((start_payload.get("adapter_options") or {}).items()):
+        if isinstance(value, dict) and {"path", "sha256"} <= set(value):
+            path = target.resolve_inside(value["path"], field=f"adapter_options.{key}")
+            if not path.is_file() or sha256_file(path) != value["sha256"]:
+                raise DataError("REPLAY_DATASET_CHANGED", f"{value['path']} (adapter option {key}) changed or "
+                                "is missing since the run", path=value["path"], field=f"adapter_options.{key}",
+                                hint="restore the recorded file (its SHA-256 is in run_start) to replay")
+            options[key] = str(path)
+        else:
+            options[key] = value
+    return options
 
 
 def _run_checked(request: RunRequest, recorded: Recorded, allow_strategy_change: bool,
