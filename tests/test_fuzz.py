@@ -335,3 +335,59 @@ def test_fuzz_live_session_reader(data):
         assert message.type in ("ack", "fill", "cancel", "reject")
         for value in (message.qty, message.price, message.fee):
             assert value is None or math.isfinite(value)
+
+
+# -- the approval lock and fault specs (this issue's own readers) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def approved_workspace(tmp_path_factory) -> Workspace:
+    from treasure.lock import approve
+
+    ws = init_workspace(tmp_path_factory.mktemp("fuzzlock") / "ws")
+    (ws.root / "fixtures" / "data" / "corpus_ok.csv").write_bytes(GOOD_CSV)
+    ws.ssot_path.write_text(json.dumps(VALID_SSOT))
+    approve(ws)
+    return ws
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_lock_file(approved_workspace, data):
+    """A hand-edited or corrupted spec/ssot.lock is a LOCK_INVALID finding, never an exception."""
+    from treasure.lock import LOCK_NAME, check_tamper
+
+    path = approved_workspace.spec_dir / LOCK_NAME
+    good = path.read_bytes()
+    doc = json.loads(good)
+    broken = data.draw(st.one_of(
+        st.binary(max_size=200), mutated(good),
+        st.builds(lambda files: json.dumps(dict(doc, files=files)).encode(),
+                  st.dictionaries(st.sampled_from(["spec/ssot.json", "../x.json", "/etc/passwd", "truth/a.json",
+                                                   "spec/\x00.json", "spec/x.json"]), JSON_LEAVES, max_size=3)),
+        st.builds(lambda ds: json.dumps(dict(doc, dataset=ds)).encode(), JSON_VALUES)), label="lock")
+    try:
+        path.write_bytes(broken)
+        findings = check_tamper(approved_workspace)
+    finally:
+        path.write_bytes(good)
+    assert all(f.code.startswith(("LOCK_", "TAMPER_")) and f.path and f.message for f in findings)
+    if broken != good:
+        assert findings or json.loads(broken) == doc
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=60),
+                 st.lists(st.tuples(st.sampled_from(["kill", "eio", "enospc", "sleep=0", "crash", "x", ""]),
+                                    st.sampled_from(["bar", "replace", "db_commit", "nowhere", ""]),
+                                    st.sampled_from(["", ":0", ":1", ":7+", ":x", ":-1", "+"])),
+                          max_size=4).map(lambda rules: ";".join(f"{a}@{p}{n}" for a, p, n in rules))))
+def test_fuzz_fault_spec(spec):
+    from treasure.faults import FaultPlan
+
+    try:
+        plan = FaultPlan.parse(spec)
+    except TreasureError as exc:
+        assert exc.code == "FAULTS_SPEC"
+    else:
+        assert FaultPlan.parse(plan.spec).spec == plan.spec
