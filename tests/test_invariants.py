@@ -34,7 +34,7 @@ from pytest_treasure.invariants import (
 from treasure.data import Bars, bars_to_csv, generate_bars
 from treasure.errors import DataError
 from treasure.hunt.case import DATASET_PATH, Case, GeneratedDataset
-from treasure.hunt.runner import Evidence, Outcome, Scratch
+from treasure.hunt.runner import Evidence, Outcome, Scratch, run_staged
 from treasure.hunt.scripted import REF as SCRIPTED
 from treasure.workspace import bundle_dir
 
@@ -159,6 +159,19 @@ def scripted_cases(draw: Any) -> Case:
 @pytest.mark.treasure_invariants(skip=KNOWN_ENGINE_ISSUES)
 def test_arbitrary_order_streams_keep_every_invariant(treasure_invariants, case) -> None:
     treasure_invariants.run(case)
+
+
+@FEW
+@given(broken=ts.broken_datasets(max_bars=12))
+def test_broken_data_is_refused_with_its_code_never_a_crash(scratch: Scratch, broken) -> None:
+    case = make_case()
+    ssot = {**case.ssot, "dataset": {**case.ssot["dataset"], "sha256": broken.sha256}}
+    path = scratch.stage(Case(case.dataset, ssot))
+    (scratch.root / DATASET_PATH).write_bytes(broken.data)
+    outcome = run_staged(scratch.workspace, path, "broken")
+    if outcome.status == "crashed":
+        check_clean_run(outcome)  # raises the coded_errors violation, with the traceback
+    assert (outcome.status, outcome.code, outcome.error["line"]) == ("refused", broken.code, broken.line)
 
 
 def test_the_marker_narrows_what_the_fixture_checks(treasure_invariants) -> None:
