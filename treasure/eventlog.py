@@ -4,20 +4,24 @@ A log may be split into parts by rotation (``run_<id>.jsonl.1``, ``.2``, ... the
 ``run_<id>.jsonl``); the hash chain and ``seq`` simply continue across them, so verification takes
 the parts in order as one stream.
 
-Why it is fast (see bench/events_bench.py and docs/verification.md): the verifier's floor is
-parsing every line with orjson, and everything else is kept small next to it.
+Why it is fast (see bench/events_bench.py and docs/verification.md): the floor of any verifier is
+parsing every line, and everything else is kept small next to it.
 
-* Schemas are compiled once into plain Python predicates (:func:`compile_predicate`): generated
-  functions of ``type(x) is ...`` tests, one ``dict.keys()`` comparison per closed object and
-  memoised regexes; per event type, envelope and payload make one function. A predicate is
-  *conservative*: it may reject a valid document but never accepts an invalid one, and a rejection
-  is re-checked with ``jsonschema`` both to avoid a false alarm and to name the precise field.
+* Lines are read in 1 MiB blocks and split in C; memory does not grow with the log.
+* Schemas are compiled once (:mod:`treasure.schemacheck`) into *conservative* checks: they may
+  reject a valid event but never accept an invalid one, and every rejection is re-checked with
+  ``jsonschema``, both to avoid a false alarm and to name the precise field.
+* With msgspec installed (the *msgspec tier*), each event type's envelope and payload schemas
+  become one tagged msgspec struct: decoding a line into it is parsing and validating in one C
+  call, cheaper than orjson's parse alone. Without msgspec, or for a line the tier does not
+  accept (a first event, an event type outside the struct subset, anything wrong), the *pure
+  path* parses with orjson and checks with generated Python predicates; it alone decides what
+  is an error and what the error says, so both paths give the same verdicts and messages.
 * What the chain checks prove is not validated again: after the first event (which meets the
   whole envelope schema), ``run_id``, ``seq``, ``prev`` and ``hash`` are compared for equality
   with known-good values instead (see :func:`_chained_envelope`).
 * The hash covers the raw line: it is recomputed over the bytes as read, with the ``hash`` member
   cut out (see :func:`treasure.events.hashed_body`), never by re-serialising the event.
-* Lines come from a 1 MiB buffered reader, one at a time: memory does not grow with the log.
 """
 
 from __future__ import annotations
@@ -26,15 +30,17 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-import fastjsonschema
 import orjson
 
 from treasure.contracts import Contracts, error_field, first_error
 from treasure.errors import EventLogError
 from treasure.events import GENESIS_HASH
+from treasure.schemacheck import HAVE_MSGSPEC, compile_predicate, compile_struct, is_annotation, union_decoder
 
 __all__ = [
     "EventCheck",
@@ -50,6 +56,10 @@ __all__ = [
     "verify_log",
     "verify_run",
 ]
+
+#: Use the msgspec tier when msgspec is installed. Set it to False to force the pure path (the
+#: tests compare the two; the benchmark reports both). Read at the start of each verification.
+USE_MSGSPEC = HAVE_MSGSPEC
 
 _READ_BUFFER = 1 << 20
 _HASH_KEY = b',"hash":"'
@@ -88,334 +98,17 @@ class LogSummary:
 
 
 # --------------------------------------------------------------------------------------------
-# schemas compiled to conservative predicates
+# the compiled checks of a truth/ folder
 # --------------------------------------------------------------------------------------------
-class _Unsupported(Exception):
-    """The schema uses a keyword the fast compiler does not handle; use fastjsonschema instead."""
-
-
-_ANNOTATIONS = frozenset({"$schema", "$id", "$comment", "$anchor", "$defs", "title", "description",
-                          "examples", "default", "deprecated", "readOnly", "writeOnly", "format"})
-_SUPPORTED = frozenset({"type", "enum", "const", "properties", "required", "additionalProperties",
-                        "minProperties", "maxProperties", "minimum", "maximum", "exclusiveMinimum",
-                        "exclusiveMaximum", "minLength", "maxLength", "pattern", "items", "minItems",
-                        "maxItems"})
-# Tests that a value is of a JSON type, on exact builtin types only: orjson produces nothing else,
-# and anything unusual (an integral float for "integer", a subclass) is left to jsonschema.
-_IS_TYPE = {
-    "object": "type({v}) is dict",
-    "array": "type({v}) is list",
-    "string": "type({v}) is str",
-    "integer": "type({v}) is int",
-    "number": "type({v}) in _NUM",
-    "boolean": "type({v}) is bool",
-    "null": "{v} is None",
-}
-_NOT_TYPE = {
-    "object": "type({v}) is not dict",
-    "array": "type({v}) is not list",
-    "string": "type({v}) is not str",
-    "integer": "type({v}) is not int",
-    "number": "type({v}) not in _NUM",
-    "boolean": "type({v}) is not bool",
-    "null": "{v} is not None",
-}
-_KIND_OF_TYPE = {"integer": "number", "number": "number", "string": "string", "object": "object",
-                 "array": "array", "boolean": "boolean", "null": "null"}
-_GUARD = {"number": _IS_TYPE["number"], "string": _IS_TYPE["string"], "object": _IS_TYPE["object"],
-          "array": _IS_TYPE["array"]}
-_SCALARS = (str, int, float, bool, type(None))
-_KIND_OF_VALUE = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
-_PATTERN_MEMO = 1024
-
-Body = Callable[[str, int], None]
-
-
-def _pattern_miss(regex: re.Pattern[str], memo: set[str], value: str) -> bool:
-    """True if ``value`` does not match; matches are memoised (the memo restarts when full)."""
-    if regex.search(value) is None:
-        return True
-    if len(memo) >= _PATTERN_MEMO:
-        memo.clear()
-    memo.add(value)
-    return False
-
-
-class _Codegen:
-    """Emits the body of ``def check(x) -> bool`` for a schema in a subset of draft 2020-12.
-
-    Each schema becomes a list of *failure conditions* on one value (joined with ``or``, in an
-    order where the type test guards the rest) plus statements for nested values. A value that
-    needs only one test is not even bound to a local: ``if type(x['fee']) not in _NUM: ...``.
-    The function body sits in ``try/except TypeError`` (free in CPython 3.11+), so membership
-    tests need no hashability guard: an unhashable value is simply "not proven valid".
-    """
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.names: dict[str, Any] = {
-            "_JSON_TYPES": frozenset({dict, list, str, int, float, bool, type(None)}),
-            "_NUM": frozenset({int, float}),
-            "_SCALARS": frozenset(_SCALARS),
-            "_MISSING": object(),
-            "_pattern_miss": _pattern_miss,
-        }
-        self._counter = 0
-
-    def fresh(self, prefix: str) -> str:
-        self._counter += 1
-        return f"{prefix}{self._counter}"
-
-    def const(self, value: Any, prefix: str = "C") -> str:
-        name = self.fresh(prefix)
-        self.names[name] = value
-        return name
-
-    def emit(self, depth: int, text: str) -> None:
-        self.lines.append("    " * depth + text)
-
-    # one value ---------------------------------------------------------------------------------
-    def check(self, schema: Any, expr: str, depth: int, *, bound: bool = False) -> None:
-        """Emit the checks of the value of ``expr`` (a local name if ``bound``, else e.g. x['k'])."""
-        conds, bodies = self.plan(schema)
-        self._emit_plan(conds, bodies, expr, depth, bound=bound)
-
-    def _emit_plan(self, conds: list[str], bodies: list[tuple[str | None, Body]], expr: str, depth: int, *,
-                   bound: bool) -> None:
-        if not conds and not bodies:
-            return
-        joined = " or ".join(conds)
-        if not bound and not bodies and joined.count("{v}") == 1:
-            self.emit(depth, f"if {joined.format(v=expr)}: return False")
-            return
-        name = expr
-        if not bound:
-            name = self.fresh("x")
-            self.emit(depth, f"{name} = {expr}")
-        if conds:
-            self.emit(depth, f"if {joined.format(v=name)}: return False")
-        for guard, body in bodies:
-            if guard is None:
-                body(name, depth)
-            else:
-                self.emit(depth, f"if {guard.format(v=name)}:")
-                body(name, depth + 1)
-
-    def plan(self, schema: Any, *, typed: bool = False) -> tuple[list[str], list[tuple[str | None, Body]]]:
-        """Failure conditions (templates over ``{v}``) and nested-statement emitters of a schema.
-
-        ``typed``: the caller already proved the value has one of the schema's ``type``s.
-        """
-        if schema is True:
-            return [], []
-        if schema is False:
-            return ["True"], []
-        if not isinstance(schema, Mapping):
-            raise _Unsupported("schema is not an object")
-        unknown = [k for k in schema if k not in _SUPPORTED and k not in _ANNOTATIONS and not k.startswith("x-")]
-        if unknown:
-            raise _Unsupported(", ".join(sorted(unknown)))
-        conds: list[str] = []
-        kinds: set[str] | None
-        if "type" in schema:
-            kinds = self._types(schema["type"], [] if typed else conds)
-            self._enum(schema, conds)
-        elif "enum" in schema or "const" in schema:
-            kinds = self._enum(schema, conds)  # the members' types bound the value's type
-        else:
-            conds.append("type({v}) not in _JSON_TYPES")
-            kinds = None
-        bodies: list[tuple[str | None, Body]] = []
-        for kind, planner in (("number", self._number), ("string", self._string),
-                              ("object", self._object), ("array", self._array)):
-            if kinds is not None and kind not in kinds:
-                continue  # the type test already excludes this kind: its keywords cannot apply
-            kind_conds, body = planner(schema)
-            exact = kinds == {kind}
-            if kind_conds:
-                joined = " or ".join(kind_conds)
-                conds.append(joined if exact else f"({_GUARD[kind]} and ({joined}))")
-            if body is not None:
-                bodies.append((None if exact else _GUARD[kind], body))
-        return conds, bodies
-
-    def _types(self, declared: Any, conds: list[str]) -> set[str]:
-        names = [declared] if isinstance(declared, str) else list(declared)
-        if not names or any(name not in _IS_TYPE for name in names):
-            raise _Unsupported(f"type {declared!r}")
-        if len(names) == 1:
-            conds.append(_NOT_TYPE[names[0]])
-        else:
-            conds.append("not (" + " or ".join(_IS_TYPE[name] for name in names) + ")")
-        return {_KIND_OF_TYPE[name] for name in names}
-
-    def _enum(self, schema: Mapping[str, Any], conds: list[str]) -> set[str] | None:
-        members: list[Any] | None = None
-        if "enum" in schema:
-            members = list(schema["enum"])
-        if "const" in schema:
-            members = [schema["const"]] if members is None else [m for m in members if _same(m, schema["const"])]
-        if members is None:
-            return None
-        if any(type(m) not in _SCALARS for m in members):
-            raise _Unsupported("enum/const with containers")
-        if members and all(type(m) is str for m in members):
-            # A non-string never equals a string member (jsonschema's equality agrees).
-            conds.append(f"{{v}} not in {self.const(frozenset(members), 'E')}")
-        else:
-            # (type, value) pairs keep 1, 1.0 and True apart; a mismatch only costs the slow path.
-            conds.append(f"(type({{v}}), {{v}}) not in {self.const(frozenset((type(m), m) for m in members), 'E')}")
-        return {_KIND_OF_VALUE[type(m)] for m in members}
-
-    def _number(self, schema: Mapping[str, Any]) -> tuple[list[str], Body | None]:
-        conds = []
-        for key, op in (("minimum", "<"), ("exclusiveMinimum", "<="), ("maximum", ">"),
-                        ("exclusiveMaximum", ">=")):
-            if key in schema:
-                bound = schema[key]
-                if type(bound) not in (int, float):
-                    raise _Unsupported(f"{key} {bound!r}")
-                conds.append(f"{{v}} {op} {self.const(bound, 'N')}")
-        return conds, None
-
-    def _string(self, schema: Mapping[str, Any]) -> tuple[list[str], Body | None]:
-        conds = []
-        for key, op in (("minLength", "<"), ("maxLength", ">")):
-            if key in schema:
-                conds.append(f"len({{v}}) {op} {int(schema[key])}")
-        if "pattern" in schema:
-            regex = self.const(re.compile(schema["pattern"]), "P")
-            memo = self.const(set(), "M")
-            conds.append(f"({{v}} not in {memo} and _pattern_miss({regex}, {memo}, {{v}}))")
-        return conds, None
-
-    def _object(self, schema: Mapping[str, Any]) -> tuple[list[str], Body | None]:
-        props: Mapping[str, Any] = schema.get("properties") or {}
-        required = list(dict.fromkeys(schema.get("required") or ()))
-        extra = schema.get("additionalProperties", True)
-        conds = []
-        for key, op in (("minProperties", "<"), ("maxProperties", ">")):
-            if key in schema:
-                conds.append(f"len({{v}}) {op} {int(schema[key])}")
-        known = self.const(frozenset(props), "K")
-        if extra is False and set(required) == set(props):
-            conds.append(f"{{v}}.keys() != {known}")  # a closed object, every member required
-        else:
-            if required:
-                conds.append(f"not {{v}}.keys() >= {self.const(frozenset(required), 'R')}")
-            if extra is False:
-                conds.append(f"not {{v}}.keys() <= {known}")
-        checked = [(name, sub) for name, sub in props.items() if not _trivial(sub)]
-        open_schema = extra not in (True, False) and not _trivial(extra)
-        if not checked and not open_schema:
-            return conds, None
-
-        def body(var: str, depth: int) -> None:
-            if open_schema:
-                key, item = self.fresh("k"), self.fresh("x")
-                self.emit(depth, f"for {key}, {item} in {var}.items():")
-                self.emit(depth + 1, f"if {key} in {known}: continue")
-                self.check(extra, item, depth + 1, bound=True)
-            for name, sub in checked:
-                if name in required:
-                    self.check(sub, f"{var}[{name!r}]", depth)
-                    continue
-                item = self.fresh("x")
-                self.emit(depth, f"{item} = {var}.get({name!r}, _MISSING)")
-                self.emit(depth, f"if {item} is not _MISSING:")
-                start = len(self.lines)
-                self.check(sub, item, depth + 1, bound=True)
-                if len(self.lines) == start:
-                    self.emit(depth + 1, "pass")
-
-        return conds, body
-
-    def _array(self, schema: Mapping[str, Any]) -> tuple[list[str], Body | None]:
-        conds = []
-        for key, op in (("minItems", "<"), ("maxItems", ">")):
-            if key in schema:
-                conds.append(f"len({{v}}) {op} {int(schema[key])}")
-        items = schema.get("items", True)
-        if _trivial(items):
-            return conds, None
-
-        def body(var: str, depth: int) -> None:
-            item = self.fresh("x")
-            self.emit(depth, f"for {item} in {var}:")
-            start = len(self.lines)
-            self.check(items, item, depth + 1, bound=True)
-            if len(self.lines) == start:
-                self.emit(depth + 1, "pass")
-
-        return conds, body
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _trivial(schema: Any) -> bool:
-    """True for a schema that accepts everything (``true`` or annotations only)."""
-    if schema is True:
-        return True
-    return isinstance(schema, Mapping) and all(k in _ANNOTATIONS or k.startswith("x-") for k in schema)
-
-
-def _strip_annotations(schema: Any) -> Any:
-    if isinstance(schema, Mapping):
-        return {k: _strip_annotations(v) for k, v in schema.items()
-                if k not in ("$schema", "$id") and not k.startswith("x-")}
-    if isinstance(schema, list):
-        return [_strip_annotations(v) for v in schema]
-    return schema
-
-
-def compile_predicate(schema: Any, *, name: str = "check") -> Callable[[Any], bool]:
-    """Compile a JSON Schema into a fast, *conservative* ``predicate(document) -> bool``.
-
-    ``True`` means the document is valid; ``False`` means "not proven valid": re-check with
-    jsonschema (which also names the failing field). Schemas outside the supported subset (type,
-    enum, const, properties, required, additionalProperties, min/max*, exclusive*, *Length,
-    pattern, items, *Items, *Properties) are compiled with fastjsonschema instead.
-    """
-    gen = _Codegen()
-    try:
-        gen.check(schema, "x", 2, bound=True)
-    except _Unsupported:
-        return _fastjsonschema_predicate(schema)
-    func_name = "check_" + re.sub(r"\W", "_", name)
-    source = "\n".join([f"def {func_name}(x):", "    try:", *gen.lines, "        pass",
-                        "    except TypeError:  # an unhashable value in a membership test",
-                        "        return False", "    return True", ""])
-    namespace = dict(gen.names)
-    exec(compile(source, f"<treasure schema {name}>", "exec"), namespace)  # noqa: S102 - generated above
-    predicate = namespace[func_name]
-    predicate.source = source  # type: ignore[attr-defined]  # for debugging and the tests
-    return predicate
-
-
-def _fastjsonschema_predicate(schema: Any) -> Callable[[Any], bool]:
-    validate = fastjsonschema.compile(_strip_annotations(schema), use_default=False)
-
-    def predicate(document: Any) -> bool:
-        try:
-            validate(document)
-        except fastjsonschema.JsonSchemaException:
-            return False
-        return True
-
-    predicate.source = None  # type: ignore[attr-defined]
-    return predicate
-
-
 class EventCheck:
-    """The envelope and payload schemas of one truth/ folder, compiled once into predicates.
+    """The envelope and payload schemas of one truth/ folder, compiled once into checks.
 
     ``envelope`` checks a whole envelope and :meth:`payload` one event type's payload, for
     :meth:`check`. :func:`verify_log` instead uses :meth:`event`: per event type, one predicate of
     the whole event (envelope and payload together) that leaves out what the log's chain checks
-    prove anyway. :meth:`explain` turns a rejection into a precise :class:`EventLogError`, or
-    returns quietly if jsonschema finds the document valid after all.
+    prove anyway, and, with msgspec, :attr:`decoder`, the same per event type as msgspec structs.
+    :meth:`explain` turns a rejection into a precise :class:`EventLogError`, or returns quietly if
+    jsonschema finds the document valid after all.
     """
 
     def __init__(self, contracts: Contracts) -> None:
@@ -452,6 +145,29 @@ class EventCheck:
                 predicate = lambda event: chained(event) and payload(event["payload"])  # noqa: E731
             self.events[event_type] = predicate
         return predicate
+
+    @cached_property
+    def decoder(self) -> Any | None:
+        """A msgspec JSON decoder of the events of a chained log, or None (no msgspec, or fewer
+        than two event types fit the struct subset: a lone tagged struct accepts a missing tag).
+
+        It decodes a union of tagged structs, one per event type of truth/events/ whose envelope
+        and payload schemas compile (:func:`treasure.schemacheck.compile_struct`), dispatched on
+        ``event_type``; the envelope is :func:`_chained_envelope`'s, so a decoded line is valid
+        but for the chain checks, and only once a first event has met the whole envelope.
+        Event types outside the subset are not in the union: their lines take the pure path.
+        """
+        chained = _chained_envelope(self.envelope_schema, typed=True)
+        variants = []
+        for event_type in self.contracts.event_types:
+            if not self._has_schema(event_type):
+                continue
+            schema = _with_payload(chained, self.contracts.schema(f"events/{event_type}"), keep_event_type=True)
+            struct = None if schema is None else compile_struct(
+                schema, name=f"{event_type}_event", tag_field="event_type", tag=event_type)
+            if struct is not None:
+                variants.append(struct)
+        return union_decoder(variants) if len(variants) >= 2 else None
 
     def _has_schema(self, event_type: str) -> bool:
         return bool(_EVENT_TYPE.fullmatch(event_type)) and \
@@ -503,53 +219,57 @@ def _member_at_fault(error: Any) -> str | None:
     return None
 
 
-def _with_payload(envelope: Mapping[str, Any], payload: Any) -> Mapping[str, Any] | None:
+def _with_payload(envelope: Mapping[str, Any], payload: Any, *,
+                  keep_event_type: bool = False) -> Mapping[str, Any] | None:
     """The envelope schema with ``payload`` in place of its payload member, when that is exact:
-    the envelope asks only "an object" of the payload and the payload schema asks it too."""
+    the envelope asks only "an object" of the payload and the payload schema asks it too.
+    ``event_type`` is dropped (the caller dispatches on it) unless ``keep_event_type``."""
     props = envelope.get("properties")
     if not isinstance(props, Mapping) or not isinstance(payload, Mapping):
         return None
     outer = props.get("payload")
-    if not isinstance(outer, Mapping) or {k: v for k, v in outer.items() if not _is_annotation(k)} != \
+    if not isinstance(outer, Mapping) or {k: v for k, v in outer.items() if not is_annotation(k)} != \
             {"type": "object"} or payload.get("type") != "object":
         return None
-    return {**envelope, "properties": {**props, "event_type": True, "payload": payload}}
+    event_type = props.get("event_type", True) if keep_event_type else True
+    return {**envelope, "properties": {**props, "event_type": event_type, "payload": payload}}
 
 
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _HEX64_SCHEMAS = ({"type": "string", "pattern": r"^[0-9a-f]{64}$"},)
 
 
-def _chained_envelope(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+def _chained_envelope(schema: Mapping[str, Any], *, typed: bool = False) -> Mapping[str, Any]:
     """The envelope schema without what :func:`verify_log`'s chain checks already prove.
 
     The first event of a log is checked against the whole envelope. After it, ``run_id`` must
     equal the first event's, ``seq`` the count of events before it, ``ts_ms`` be at least the
     previous one, ``hash`` a freshly computed SHA-256 hex digest and ``prev`` the previous
-    ``hash``. Where the schema asks no more than that implies (an integer >= 0, 64 lowercase hex
-    digits), re-checking it per line proves nothing new; any other schema is kept.
+    ``hash``. Where the schema asks no more than that implies (a string for ``run_id``, an
+    integer >= 0, 64 lowercase hex digits), re-checking it per line proves nothing new; any other
+    schema is kept. ``typed`` keeps ``{"type": "string"}`` for the proven strings instead of
+    dropping them, for :func:`treasure.schemacheck.compile_struct`, which wants every value typed.
     """
     props = schema.get("properties") if isinstance(schema, Mapping) else None
     if not isinstance(props, Mapping):
         return schema
+    proven: Any = {"type": "string"} if typed else True
     trimmed = dict(props)
-    trimmed["run_id"] = True
+    sub = props.get("run_id")
+    if isinstance(sub, Mapping) and sub.get("type") == "string":
+        trimmed["run_id"] = proven  # equal to the first event's string (1 == True: only for strings)
     for key in ("seq", "ts_ms"):
         # seq equals a counter from 0 and ts_ms never goes below the first event's: only the type
         # is left to check when the schema asks "an integer >= 0".
         sub = props.get(key)
-        if isinstance(sub, Mapping) and {k: v for k, v in sub.items() if not _is_annotation(k)} == \
+        if isinstance(sub, Mapping) and {k: v for k, v in sub.items() if not is_annotation(k)} == \
                 {"type": "integer", "minimum": 0}:
             trimmed[key] = {"type": "integer"}
     for key in ("prev", "hash"):
         sub = props.get(key)
-        if isinstance(sub, Mapping) and {k: v for k, v in sub.items() if not _is_annotation(k)} in _HEX64_SCHEMAS:
-            trimmed[key] = True
+        if isinstance(sub, Mapping) and {k: v for k, v in sub.items() if not is_annotation(k)} in _HEX64_SCHEMAS:
+            trimmed[key] = proven
     return {**schema, "properties": trimmed}
-
-
-def _is_annotation(key: str) -> bool:
-    return key in _ANNOTATIONS or key.startswith("x-")
 
 
 def _unknown_type(event_type: str, source: str | None, line: int | None) -> EventLogError:
@@ -656,8 +376,10 @@ def verify_log(paths: Iterable[str | Path] | str | Path, contracts: Contracts | 
 
 
 class _Verifier:
-    """State of one verification. :meth:`part` holds the hot loop; every failure branch calls out
-    to a cold method, so the loop body stays a straight line of cheap tests."""
+    """State of one verification. The hot loops (:meth:`fast_lines`, :meth:`pure_lines`) hold the
+    state in locals and run a straight line of cheap tests per line; every failure branch calls
+    out to a cold method. The msgspec tier hands any line it does not accept, state stored back,
+    to the pure path, which alone raises errors: both tiers give the same verdicts and messages."""
 
     def __init__(self, contracts: Contracts | None, run_id: str | None,
                  collect: list[dict[str, Any]] | None,
@@ -670,6 +392,8 @@ class _Verifier:
         self.prev = GENESIS_HASH
         self.last_ts: float = float("-inf")
         self.counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        #: counts of the msgspec tier, keyed by struct class (its tag is the event type) at first.
+        self.struct_counts: defaultdict[tuple[type, str, str], int] = defaultdict(int)
         self.untyped: dict[str, Callable[[Any], bool]] = {}  # event types seen, without contracts
         self.sink: Callable[[dict[str, Any], str, int], Any] | None = on_event
         if collect is not None:
@@ -678,65 +402,116 @@ class _Verifier:
                 self.sink = lambda event, source, line: append(event)
             else:
                 self.sink = lambda event, source, line: (append(event), on_event(event, source, line))
+        # The tier yields structs, not the dicts that collect/on_event receive: with a sink, the
+        # pure path does everything (it builds those dicts anyway).
+        self.decoder = self.checks.decoder if USE_MSGSPEC and self.checks is not None and self.sink is None \
+            else None
 
     def part(self, path: Path) -> None:
         """Verify one file of the log, continuing the chain of the previous ones."""
         source = str(path)
+        start_seq = self.seq
+        with _open(path) as handle:
+            # One line at a time from a 1 MiB buffer: the cheapest way to get lines in CPython
+            # (each line's memory is reused by the next), and memory stays flat.
+            number, last = 0, b""
+            if self.decoder is None:
+                number, last = self.pure_lines(handle, source, number, last)
+            else:
+                if not self.seq:  # the first event meets the whole envelope schema: the pure path checks it
+                    number, last = self.pure_lines(islice(handle, 1), source, number, last)
+                number, last = self.fast_lines(handle, source, number, last)
+            if number and last[-1] != 10:
+                raise _truncated(source, number)  # even a torn line that passed every check
+            size = handle.tell()
+        self.summary.files.append(source)
+        self.summary.parts.append(PartSummary(source, self.seq - start_seq, size))
+
+    def fast_lines(self, lines: Iterable[bytes], source: str, number: int, raw: bytes) -> tuple[int, bytes]:
+        """The msgspec tier: decoding a line is parsing it and validating envelope and payload;
+        what is left is the chain. Returns the number and content of the last line read."""
+        decode, sha256 = self.decoder.decode, hashlib.sha256  # type: ignore[union-attr]
+        hash_key, member_len = _HASH_KEY, _HASH_MEMBER_LEN
+        seq, prev, last_ts, run = self.seq, self.prev, self.last_ts, self.run_id
+        counts = self.struct_counts
+        for raw in lines:
+            number += 1
+            try:
+                event = decode(raw)
+            except Exception:  # noqa: BLE001 - whatever msgspec refuses is the pure path's to judge
+                event = None
+            if event is None or event.run_id != run or event.seq != seq or event.ts_ms < last_ts \
+                    or event.prev != prev:
+                self.seq, self.prev, self.last_ts, self.run_id = seq, prev, last_ts, run
+                self.pure_lines((raw,), source, number - 1, raw)
+                seq, prev, last_ts, run = self.seq, self.prev, self.last_ts, self.run_id
+                continue
+            cut = raw.find(hash_key)
+            digest = sha256(raw[:cut] + raw[cut + member_len:-1]).digest().hex()
+            if digest != event.hash or cut < 0:  # the pure path names the chain error
+                self.seq, self.prev, self.last_ts, self.run_id = seq, prev, last_ts, run
+                self.pure_lines((raw,), source, number - 1, raw)
+                seq, prev, last_ts, run = self.seq, self.prev, self.last_ts, self.run_id
+                continue
+            prev, last_ts = digest, event.ts_ms
+            seq += 1
+            counts[type(event), event.category, event.level] += 1
+        self.seq, self.prev, self.last_ts, self.run_id = seq, prev, last_ts, run
+        return number, raw
+
+    def pure_lines(self, lines: Iterable[bytes], source: str, number: int, raw: bytes) -> tuple[int, bytes]:
+        """The pure path (orjson and compiled predicates), the one that names every error.
+        Returns the number and content of the last line read."""
         checks = self.checks
         events_of = checks.events if checks is not None else self.untyped
         loads, decode_error, sha256 = orjson.loads, orjson.JSONDecodeError, hashlib.sha256
         hash_key, member_len = _HASH_KEY, _HASH_MEMBER_LEN
         seq, prev, last_ts, run = self.seq, self.prev, self.last_ts, self.run_id
         counts, sink = self.counts, self.sink
-        start_seq, number, raw = seq, 0, b""
-        with _open(path) as handle:
-            for number, raw in enumerate(handle, 1):
-                try:
-                    event = loads(raw)
-                except decode_error as exc:
-                    raise self.error(raw, source, number, "EVENTS_JSON",
-                                     f"line {number} is not valid JSON ({exc.msg})") from exc
-                try:
-                    valid = events_of[event["event_type"]](event)
-                except (KeyError, TypeError):  # a new event type, or not an event at all
-                    valid = self.new_type(event, raw, source, number)
-                if not valid:
-                    self.bad_event(event, raw, source, number)
-                event_type = event["event_type"]
-                if event["run_id"] != run:
-                    if run is not None or seq:
-                        raise self.error(raw, source, number, "EVENTS_RUN_ID",
-                                         _run_id_message(event["run_id"], run, self.named_run is not None),
-                                         field="run_id")
-                    run = event["run_id"]
-                if event["seq"] != seq:
-                    raise self.error(raw, source, number, "EVENTS_SEQ", _seq_message(event["seq"], seq),
-                                     field="seq")
-                ts = event["ts_ms"]
-                if ts < last_ts:
-                    raise self.error(raw, source, number, "EVENTS_TIME", f"ts_ms {ts} goes back from {last_ts}",
-                                     field="ts_ms")
-                if event["prev"] != prev:
-                    raise self.error(raw, source, number, "EVENTS_CHAIN",
-                                     "prev is not the hash of the previous event: the chain is broken "
-                                     "(a line before it was edited, deleted or reordered)", field="prev")
-                cut = raw.find(hash_key)
-                prev = sha256(raw[:cut] + raw[cut + member_len:-1]).hexdigest()
-                if prev != event["hash"] or cut < 0:
-                    raise self.error(raw, source, number, "EVENTS_CHAIN", _hash_message(raw, cut), field="hash")
-                if not seq:
-                    self.first_event(event, raw, source, number)
-                last_ts = ts
-                seq += 1
-                counts[event["category"], event["level"], event_type] += 1
-                if sink is not None:
-                    sink(event, source, number)
-            if number and raw[-1] != 10:
-                raise _truncated(source, number)  # it cannot pass the hash check; be explicit anyway
-            size = handle.tell()
+        for raw in lines:
+            number += 1
+            try:
+                event = loads(raw)
+            except decode_error as exc:
+                raise self.error(raw, source, number, "EVENTS_JSON",
+                                 f"line {number} is not valid JSON ({exc.msg})") from exc
+            try:
+                valid = events_of[event["event_type"]](event)
+            except (KeyError, TypeError):  # a new event type, or not an event at all
+                valid = self.new_type(event, raw, source, number)
+            if not valid:
+                self.bad_event(event, raw, source, number)
+            event_type = event["event_type"]
+            if event["run_id"] != run:
+                if run is not None or seq:
+                    raise self.error(raw, source, number, "EVENTS_RUN_ID",
+                                     _run_id_message(event["run_id"], run, self.named_run is not None),
+                                     field="run_id")
+                run = event["run_id"]
+            if event["seq"] != seq:
+                raise self.error(raw, source, number, "EVENTS_SEQ", _seq_message(event["seq"], seq),
+                                 field="seq")
+            ts = event["ts_ms"]
+            if ts < last_ts:
+                raise self.error(raw, source, number, "EVENTS_TIME", f"ts_ms {ts} goes back from {last_ts}",
+                                 field="ts_ms")
+            if event["prev"] != prev:
+                raise self.error(raw, source, number, "EVENTS_CHAIN",
+                                 "prev is not the hash of the previous event: the chain is broken "
+                                 "(a line before it was edited, deleted or reordered)", field="prev")
+            cut = raw.find(hash_key)
+            prev = sha256(raw[:cut] + raw[cut + member_len:-1]).digest().hex()
+            if prev != event["hash"] or cut < 0:
+                raise self.error(raw, source, number, "EVENTS_CHAIN", _hash_message(raw, cut), field="hash")
+            if not seq:
+                self.first_event(event, raw, source, number)
+            last_ts = ts
+            seq += 1
+            counts[event["category"], event["level"], event_type] += 1
+            if sink is not None:
+                sink(event, source, number)
         self.seq, self.prev, self.last_ts, self.run_id = seq, prev, last_ts, run
-        self.summary.files.append(source)
-        self.summary.parts.append(PartSummary(source, seq - start_seq, size))
+        return number, raw
 
     # cold paths ---------------------------------------------------------------------------------
     def error(self, raw: bytes, source: str, number: int, code: str, message: str, *,
@@ -747,7 +522,7 @@ class _Verifier:
         return EventLogError(code, message, path=source, line=number, field=field)
 
     def first_event(self, event: dict[str, Any], raw: bytes, source: str, number: int) -> None:
-        # Per line the loop skips what the chain proves (run_id equals the first event's, prev the
+        # Per line the loops skip what the chain proves (run_id equals the first event's, prev the
         # previous hash): the first event is held to the whole envelope schema.
         self.summary.first_ts_ms = event["ts_ms"]
         if self.checks is not None and not self.checks.envelope(event):
@@ -788,7 +563,10 @@ class _Verifier:
         summary.bytes = sum(part.bytes for part in summary.parts)
         summary.last_ts_ms = int(self.last_ts)
         summary.last_hash = self.prev
-        for (category, level, event_type), n in sorted(self.counts.items()):
+        counts = self.counts
+        for (struct, category, level), n in self.struct_counts.items():
+            counts[category, level, struct.__struct_config__.tag] += n
+        for (category, level, event_type), n in sorted(counts.items()):
             summary.by_category[category] += n
             summary.by_level[level] += n
             summary.by_type[event_type] += n
