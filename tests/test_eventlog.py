@@ -1,28 +1,27 @@
-"""Event log reading and verification: the first broken line named, fast paths never wrong."""
+"""Event log reading and verification: the first broken line named, fast paths never wrong.
+
+Most tests run on both tiers of verify_log (``tier``: the msgspec tier and the pure path), and
+the differential tests below demand the very same summary or error from both.
+"""
 
 from __future__ import annotations
 
-import copy
-import random
+import dataclasses
+import hashlib
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
-from jsonschema import Draft202012Validator
 
 from pytest_treasure.strategies import BROKEN_EVENT_KINDS, broken_event_streams, event_streams
+from treasure import eventlog, schemacheck
+from treasure.canonical import canonical_bytes
 from treasure.contracts import Contracts
 from treasure.errors import EventLogError
-from treasure.eventlog import (
-    compile_predicate,
-    discover_logs,
-    event_check,
-    read_events,
-    verify_log,
-    verify_run,
-)
+from treasure.eventlog import discover_logs, event_check, read_events, verify_log, verify_run
 from treasure.events import seal
 from treasure.workspace import bundle_dir
 
@@ -30,6 +29,32 @@ TRUTH = bundle_dir() / "truth"
 CONTRACTS = Contracts(TRUTH)
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+needs_msgspec = pytest.mark.skipif(not schemacheck.HAVE_MSGSPEC, reason="msgspec is not installed")
+
+
+@pytest.fixture(params=[pytest.param(True, id="msgspec", marks=needs_msgspec), pytest.param(False, id="pure")])
+def tier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """verify_log on the msgspec tier or on the pure path."""
+    monkeypatch.setattr(eventlog, "USE_MSGSPEC", request.param)
+    return request.param
+
+
+def outcome(path: Path, contracts: Contracts | None = CONTRACTS, **options: Any) -> dict[str, Any]:
+    """What verify_log says of a log, as plain data: the summary, or the error."""
+    try:
+        return {"summary": dataclasses.asdict(verify_log(path, contracts, **options))}
+    except EventLogError as exc:
+        return {"error": exc.to_dict()}
+
+
+def both_tiers(path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> dict[str, Any]:
+    """The outcome on the msgspec tier, asserted equal to the pure path's."""
+    monkeypatch.setattr(eventlog, "USE_MSGSPEC", True)
+    fast = outcome(path, **options)
+    monkeypatch.setattr(eventlog, "USE_MSGSPEC", False)
+    pure = outcome(path, **options)
+    assert fast == pure
+    return fast
 
 
 def write(path: Path, lines: list[bytes]) -> Path:
@@ -57,7 +82,7 @@ def run_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
 
 
 # --- verify_log ----------------------------------------------------------------------------
-def test_a_real_run_verifies_with_counts_and_parts(tmp_path, run_lines):
+def test_a_real_run_verifies_with_counts_and_parts(tmp_path, run_lines, tier):
     path = write(tmp_path / "run_r.jsonl", run_lines)
     collected: list[dict[str, Any]] = []
     seen: list[int] = []
@@ -70,9 +95,11 @@ def test_a_real_run_verifies_with_counts_and_parts(tmp_path, run_lines):
     assert summary.last_hash == collected[-1]["hash"]
     assert summary.first_ts_ms == collected[0]["ts_ms"] and summary.last_ts_ms == collected[-1]["ts_ms"]
     assert [(p.events, p.bytes) for p in summary.parts] == [(summary.events, summary.bytes)]
+    # collect/on_event get orjson's dicts, so they run the pure path; without them, the same summary
+    assert dataclasses.asdict(verify_log(path, CONTRACTS, run_id="r")) == dataclasses.asdict(summary)
 
 
-def test_rotated_parts_verify_as_one_chain_and_a_missing_part_is_named(tmp_path, run_lines):
+def test_rotated_parts_verify_as_one_chain_and_a_missing_part_is_named(tmp_path, run_lines, tier):
     logs = tmp_path / "logs"
     logs.mkdir()
     write(logs / "run_r.jsonl.1", run_lines[:100])
@@ -96,7 +123,7 @@ def test_rotated_parts_verify_as_one_chain_and_a_missing_part_is_named(tmp_path,
 @pytest.mark.parametrize("contracts", [CONTRACTS, None], ids=["contracts", "structure-only"])
 @FAST
 @given(broken=broken_event_streams())
-def test_every_corruption_is_named_with_its_code_and_line(tmp_path_factory, contracts, broken):
+def test_every_corruption_is_named_with_its_code_and_line(tmp_path_factory, contracts, broken, tier):
     if contracts is None and broken.kind == "schema":
         return  # a bad level is a schema matter only
     path = broken.write(tmp_path_factory.mktemp("broken") / "run.jsonl")
@@ -114,7 +141,7 @@ def test_the_corruption_kinds_cover_the_codes():
 
 @FAST
 @given(stream=event_streams(max_events=30))
-def test_generated_valid_streams_verify_and_read_back(tmp_path_factory, stream):
+def test_generated_valid_streams_verify_and_read_back(tmp_path_factory, stream, tier):
     path = write(tmp_path_factory.mktemp("valid") / "run.jsonl", list(stream.lines))
     assert verify_log(path, CONTRACTS).events == len(stream.lines)
     assert list(read_events(path)) == [orjson.loads(line) for line in stream.lines]
@@ -129,7 +156,7 @@ def test_generated_valid_streams_verify_and_read_back(tmp_path_factory, stream):
     ("seq", "0", "seq"),
     ("run_id", "../etc", "run_id"),
 ])
-def test_schema_errors_name_the_field(tmp_path, run_lines, field, value, where):
+def test_schema_errors_name_the_field(tmp_path, run_lines, field, value, where, tier):
     events = [orjson.loads(line) for line in run_lines[:20]]
     index = next(i for i, e in enumerate(events) if e["event_type"] == "order_placed")
     if field in ("seq", "run_id", "ts_ms"):
@@ -144,7 +171,7 @@ def test_schema_errors_name_the_field(tmp_path, run_lines, field, value, where):
     assert (info.value.code, info.value.line, info.value.field) == ("EVENTS_SCHEMA", index + 1, where)
 
 
-def test_missing_and_unexpected_members_are_named(tmp_path, run_lines):
+def test_missing_and_unexpected_members_are_named(tmp_path, run_lines, tier):
     events = [orjson.loads(line) for line in run_lines[:5]]
     del events[2]["payload"][next(iter(events[2]["payload"]))]
     path = write(tmp_path / "a.jsonl", chain(events))
@@ -159,7 +186,7 @@ def test_missing_and_unexpected_members_are_named(tmp_path, run_lines):
     assert (info.value.line, info.value.field) == (4, "extra")
 
 
-def test_crlf_line_endings_are_explained(tmp_path, run_lines):
+def test_crlf_line_endings_are_explained(tmp_path, run_lines, tier):
     path = tmp_path / "run.jsonl"
     path.write_bytes(b"".join(line + b"\r\n" for line in run_lines[:3]))
     with pytest.raises(EventLogError) as info:
@@ -167,7 +194,7 @@ def test_crlf_line_endings_are_explained(tmp_path, run_lines):
     assert info.value.code == "EVENTS_CHAIN" and "\\r\\n" in info.value.message
 
 
-def test_unreadable_inputs_are_coded(tmp_path):
+def test_unreadable_inputs_are_coded(tmp_path, tier):
     with pytest.raises(EventLogError) as info:
         verify_log(tmp_path / "absent.jsonl", CONTRACTS)
     assert info.value.code == "RUN_UNKNOWN"
@@ -193,125 +220,16 @@ def test_read_events_drops_only_a_torn_tail(tmp_path, run_lines):
     assert (info.value.code, info.value.line) == ("EVENTS_JSON", 3)
 
 
-# --- compiled predicates: never accept what jsonschema rejects --------------------------------
-IN_A_DEFAULT_RUN = ["event"] + [f"events/{name}" for name in (
-    "run_start", "dataset_loaded", "data_gap_detected", "duplicate_timestamp", "intent_emitted", "order_placed",
-    "order_filled", "position_updated", "day_end", "run_end")]
-
-
-_ODD_VALUES: list[Any] = [None, True, False, 0, -1, 3, 0.0, -0.5, 1.5, 1.0, 1e300, "", "buy", "INFO", "EXEC",
-                          "a" * 64, "0" * 64, "x-y", "run_start", "filled", [], [1], ["buy"], {}, {"qty": 1}]
-
-
-def mutate(rng: random.Random, valid: Any) -> Any:
-    """A valid document with one to three members replaced, removed or added, at any depth."""
-    doc = copy.deepcopy(valid)
-    for _ in range(rng.randint(1, 3)):
-        node = doc
-        while isinstance(node, dict) and node and rng.random() < 0.5:
-            child = node[rng.choice(sorted(node))]
-            if not isinstance(child, dict) or not child:
-                break
-            node = child
-        if not isinstance(node, dict) or not node:
-            continue
-        key = rng.choice(sorted(node))
-        action = rng.choice(["replace", "remove", "add"])
-        if action == "replace":
-            node[key] = copy.deepcopy(rng.choice(_ODD_VALUES))
-        elif action == "remove":
-            del node[key]
-        else:
-            node[rng.choice(["extra", "qty", "zz"])] = copy.deepcopy(rng.choice(_ODD_VALUES))
-    return doc
-
-
-@pytest.fixture(scope="module")
-def samples(run_lines) -> dict[str, list[Any]]:
-    events = [orjson.loads(line) for line in run_lines]
-    by_name: dict[str, list[Any]] = {"event": events[:50]}
-    for event in events:
-        by_name.setdefault(f"events/{event['event_type']}", []).append(event["payload"])
-    return by_name
-
-
-@pytest.mark.parametrize("name", IN_A_DEFAULT_RUN)
-def test_predicates_accept_every_valid_document_seen(samples, name):
-    predicate = compile_predicate(CONTRACTS.schema(name), name=name)
-    assert samples[name]
-    for document in samples[name]:
-        assert predicate(document), document
-
-
-def test_the_envelope_and_busy_event_types_compile_natively():
-    # The speed of verify_log rests on these: they must stay within the compiled subset.
-    for name in ("event", "events/order_placed", "events/order_filled", "events/position_updated",
-                 "events/intent_emitted", "events/day_end", "events/limit_exceeded"):
-        assert compile_predicate(CONTRACTS.schema(name), name=name).source is not None, name
-
-
-@pytest.mark.parametrize("name", IN_A_DEFAULT_RUN)
-def test_predicates_never_accept_what_jsonschema_rejects(samples, name):
-    """A seeded fuzz: 400 mutations of valid documents per schema; whatever the fast predicate
-    accepts, jsonschema must accept too (rejecting more is allowed: it only costs time)."""
-    valid = samples[name]
-    schema = CONTRACTS.schema(name)
-    predicate, validator = compile_predicate(schema, name=name), Draft202012Validator(schema)
-    rng = random.Random(name)
-    rejected = 0
-    for _ in range(400):
-        document = mutate(rng, rng.choice(valid))
-        if predicate(document):
-            assert validator.is_valid(document), document
-        else:
-            rejected += 1
-    assert rejected > 100, "the mutations should mostly break the document"
-
-
-@pytest.mark.parametrize("schema, good, bad", [
-    ({"type": "integer", "minimum": 0}, [0, 7], [-1, 1.5, True, "1", None]),
-    ({"type": ["string", "null"], "pattern": "^a+$"}, ["aa", None, "aaa\n"], ["b", 1, ["a"]]),
-    ({"enum": ["x", 1, None]}, ["x", 1, None], [True, "y", [1], {"x": 1}]),
-    ({"const": "k"}, ["k"], ["K", 0]),
-    ({"type": "object", "properties": {"a": {"type": "number", "exclusiveMaximum": 5}}, "required": ["a"],
-      "additionalProperties": {"type": "string"}}, [{"a": 1}, {"a": 4.5, "z": "s"}],
-     [{}, {"a": 5}, {"a": 1, "z": 2}, {"a": "1"}]),
-    ({"type": "array", "items": {"enum": ["p", "q"]}, "minItems": 1, "maxItems": 2}, [["p"], ["q", "p"]],
-     [[], ["r"], ["p", "q", "p"], "pq"]),
-    ({"type": "string", "minLength": 2, "maxLength": 3}, ["ab", "abc"], ["a", "abcd"]),
-    ({"type": "object", "minProperties": 1, "properties": {"o": {"type": "boolean"}}}, [{"o": True}, {"x": 1}],
-     [{}, {"o": 1}]),
-    (False, [], [1, None]),
-])
-def test_compiled_subset_agrees_with_jsonschema(schema, good, bad):
-    predicate = compile_predicate(schema)
-    validator = Draft202012Validator(schema if isinstance(schema, dict) else {"not": {}})
-    for value in good:
-        assert predicate(value) and validator.is_valid(value), value
-    for value in bad:
-        assert not predicate(value) and not validator.is_valid(value), value
-
-
-def test_unsupported_keywords_fall_back_to_fastjsonschema():
-    predicate = compile_predicate({"anyOf": [{"type": "integer"}, {"type": "string"}]})
-    assert predicate.source is None
-    assert predicate(1) and predicate("a") and not predicate(1.5)
-
-
 def _seal_bytes(body: bytes) -> tuple[str, bytes]:
     """Seal the raw bytes of an event without its hash (they need not be canonical)."""
-    import hashlib
-
     digest = hashlib.sha256(body).hexdigest()
     cut = body.index(b',"level":')
     return digest, body[:cut] + b',"hash":"' + digest.encode() + b'"' + body[cut:]
 
 
-def test_a_false_alarm_of_the_fast_path_is_not_an_error(tmp_path, run_lines):
+def test_a_false_alarm_of_the_fast_path_is_not_an_error(tmp_path, run_lines, tier):
     """``3.0`` where the schema says integer is valid JSON Schema. The fast path trusts exact types
     only and says "not proven"; jsonschema then accepts it, and so does the verifier."""
-    from treasure.canonical import canonical_bytes
-
     events = [orjson.loads(line) for line in run_lines[:6]]
     index = next(i for i, e in enumerate(events) if "bar_idx" in e["payload"])
     prev, lines = "0" * 64, []
@@ -328,3 +246,121 @@ def test_a_false_alarm_of_the_fast_path_is_not_an_error(tmp_path, run_lines):
     fast = event_check(CONTRACTS).event(events[index]["event_type"])
     assert fast is not None and not fast(orjson.loads(lines[index]))
     assert verify_log(path, CONTRACTS).events == 6
+
+
+# --- the msgspec tier and the pure path agree --------------------------------------------------
+@needs_msgspec
+@FAST
+@given(broken=broken_event_streams())
+def test_both_tiers_name_every_corruption_alike(tmp_path_factory, monkeypatch, broken):
+    path = broken.write(tmp_path_factory.mktemp("broken") / "run.jsonl")
+    assert both_tiers(path, monkeypatch)["error"]["code"] == broken.code
+
+
+@needs_msgspec
+@FAST
+@given(stream=event_streams(max_events=40))
+def test_both_tiers_summarise_valid_streams_alike(tmp_path_factory, monkeypatch, stream):
+    path = write(tmp_path_factory.mktemp("valid") / "run.jsonl", list(stream.lines))
+    assert both_tiers(path, monkeypatch)["summary"]["events"] == len(stream.lines)
+
+
+@needs_msgspec
+def test_the_msgspec_tier_takes_every_line_it_can(tmp_path, run_lines, monkeypatch):
+    """Only the first line and the types outside the struct subset go to the pure path."""
+    decoder = event_check(CONTRACTS).decoder
+    assert decoder is not None
+    in_union = {struct.__struct_config__.tag for struct in decoder.type.__args__}
+    assert {"order_placed", "order_filled", "position_updated", "intent_emitted", "day_end"} <= in_union
+    path = write(tmp_path / "run_r.jsonl", run_lines)
+    pure_lines, original = [], eventlog._Verifier.pure_lines
+
+    def spy(self, lines, *args):
+        lines = list(lines)
+        pure_lines.extend(lines)
+        return original(self, lines, *args)
+
+    monkeypatch.setattr(eventlog._Verifier, "pure_lines", spy)
+    monkeypatch.setattr(eventlog, "USE_MSGSPEC", True)
+    assert verify_log(path, CONTRACTS).events == len(run_lines)
+    outside = [line for line in run_lines[1:] if orjson.loads(line)["event_type"] not in in_union]
+    assert len(pure_lines) == 1 + len(outside) < len(run_lines) / 10
+
+
+def _sub(pattern: bytes, replacement: bytes) -> Callable[[bytes], bytes]:
+    def edit(raw: bytes) -> bytes:
+        edited = re.sub(pattern, replacement, raw, count=1)
+        assert edited != raw, pattern
+        return edited
+
+    return edit
+
+
+# (event type to edit, edit of its canonical bytes before sealing, expected code or None if valid)
+ODD_LINES = {
+    "integral float for an integer": ("order_placed", _sub(rb'"bar_idx":(\d+)', rb'"bar_idx":\1.0'), None),
+    "integer beyond 64 bits": ("position_updated", _sub(rb'"cash":[^,}]+', b'"cash":18446744073709551617'), None),
+    "integer beyond int64": ("order_placed", _sub(rb'"bar_idx":\d+', b'"bar_idx":9223372036854775808'), None),
+    "integral float ts_ms": ("order_filled", _sub(rb'"ts_ms":(\d+)', rb'"ts_ms":\1.0'), None),
+    "exponent": ("position_updated", _sub(rb'"realized_pnl":[^,}]+', b'"realized_pnl":1E2'), None),
+    "negative zero": ("position_updated", _sub(rb'"realized_pnl":[^,}]+', b'"realized_pnl":-0.0'), None),
+    "duplicate member, last valid": ("order_placed", _sub(rb'"side":', b'"side":"hold","side":'), None),
+    "duplicate member, last invalid": ("order_placed", _sub(rb'"side":"(\w+)"', rb'"side":"\1","side":"hold"'),
+                                       "EVENTS_SCHEMA"),
+    "duplicate event_type": ("order_filled", _sub(rb'"event_type":', b'"event_type":"order_placed","event_type":'),
+                             None),
+    "escaped event_type": ("order_filled", _sub(rb'"order_filled"', rb'"order\\u005ffilled"'), None),
+    "escaped category": ("order_filled", _sub(rb'"EXEC"', rb'"\\u0045XEC"'), None),
+    "lone surrogate": ("order_placed", _sub(rb'"adapter":"\w+"', rb'"adapter":"\\ud800"'), "EVENTS_JSON"),
+    "invalid UTF-8": ("order_placed", _sub(rb'"adapter":"\w+"', b'"adapter":"\xff"'), "EVENTS_JSON"),
+    "unknown event type": ("order_placed", _sub(rb'"order_placed"', b'"order_teleported"'), "EVENTS_SCHEMA"),
+    "unexpected payload member": ("order_filled", _sub(rb'"payload":\{', b'"payload":{"zz":1,'), "EVENTS_SCHEMA"),
+    "unexpected envelope member": ("order_filled", _sub(rb'"payload":', b'"zz":1,"payload":'), "EVENTS_SCHEMA"),
+    "bool for a number": ("position_updated", _sub(rb'"cash":[^,}]+', b'"cash":true'), "EVENTS_SCHEMA"),
+    "deeply nested payload": ("order_placed", _sub(rb'"adapter":"\w+"', b'"adapter":' + b"[" * 1100 + b"]" * 1100),
+                              "EVENTS_JSON"),
+    "whitespace inside": ("order_placed", _sub(rb'"qty":', b'"qty" :  '), None),
+}
+
+
+@needs_msgspec
+@pytest.mark.parametrize("case", ODD_LINES)
+def test_odd_lines_get_the_same_verdict_on_both_tiers(tmp_path, run_lines, monkeypatch, case):
+    """Lines a canonical writer never produces, sealed so the chain holds: the tiers agree."""
+    event_type, edit, expected = ODD_LINES[case]
+    events = [orjson.loads(line) for line in run_lines[:40]]
+    index = [i for i, e in enumerate(events) if e["event_type"] == event_type][1]
+    prev, lines = "0" * 64, []
+    for i, event in enumerate(events):
+        body = {k: v for k, v in event.items() if k != "hash"}
+        body["prev"] = prev
+        raw = canonical_bytes(body)
+        prev, line = _seal_bytes(edit(raw) if i == index else raw)
+        lines.append(line)
+    result = both_tiers(write(tmp_path / "run.jsonl", lines), monkeypatch)
+    if expected is None:
+        assert result["summary"]["events"] == len(lines), result
+    else:
+        assert (result["error"]["code"], result["error"]["line"]) == (expected, index + 1), result
+
+
+@needs_msgspec
+@pytest.mark.parametrize("tail", [b" ", b"\r", b""])
+def test_a_torn_last_line_is_truncated_even_if_it_passes_every_check(tmp_path, run_lines, monkeypatch, tail):
+    # The verifier hashes a line without its last byte (the newline): a last line ending in a
+    # blank instead would pass the chain. Only the missing newline tells.
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in run_lines[:-1]) + run_lines[-1][: len(run_lines[-1])
+                                                                                          - (not tail)] + tail)
+    error = both_tiers(path, monkeypatch)["error"]
+    assert (error["code"], error["line"]) == ("EVENTS_TRUNCATED", len(run_lines))
+
+
+def test_without_msgspec_the_pure_path_verifies(tmp_path, run_lines, monkeypatch):
+    monkeypatch.setattr(schemacheck, "msgspec", None)
+    contracts = Contracts(TRUTH)  # its checks are compiled afresh, without msgspec
+    assert event_check(contracts).decoder is None
+    path = write(tmp_path / "run.jsonl", run_lines)
+    assert outcome(path, contracts)["summary"]["events"] == len(run_lines)
+    broken = write(tmp_path / "broken.jsonl", run_lines[:3] + run_lines[4:])
+    assert outcome(broken, contracts)["error"]["code"] == "EVENTS_SEQ"
