@@ -68,12 +68,8 @@ def test_the_buggy_example_is_caught_shrunk_and_written_as_a_failing_test(hunt_w
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
 
 
-NEGATIVE_EQUITY = pytest.mark.xfail(strict=True, reason="engine: max_drawdown > 1 makes the court report invalid "
-                                    "(see test_engine_reports_a_run_whose_equity_goes_negative)")
-
-
 @pytest.mark.parametrize("strategy, determinism", [
-    pytest.param("sma_crossover", "off", marks=NEGATIVE_EQUITY),
+    ("sma_crossover", "off"),
     ("mean_reversion", "inprocess"),
     ("buy_and_hold", "inprocess"),
 ])

@@ -333,17 +333,12 @@ def test_the_engine_refuses_what_the_data_policy_says(scratch: Scratch) -> None:
 # marker gets removed together with KNOWN_ENGINE_ISSUES above)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: data_gap_detected.missing_bars is (actual-expected)//interval + 1, "
-                                       "one bar too many (treasure/engine.py, _loop)")
 def test_engine_reports_the_bars_a_gap_misses(scratch: Scratch) -> None:
     case = make_case(gaps=2, duplicates=0)
     outcome = scratch.run(case, run_id="gaps")
     check_data_events(outcome.evidence, case.dataset)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: max_drawdown exceeds 1 once equity goes negative (a levered short "
-                                       "through a price jump), court_report.schema.json caps it at 1, and the "
-                                       "REPORT_INVALID raised after the log was written escapes execute_run")
 def test_engine_reports_a_run_whose_equity_goes_negative(scratch: Scratch) -> None:
     t = [1_767_225_600_000 + i * 300_000 for i in range(4)]
     prices = [100.0, 100.0, 500.0, 500.0]  # a 5x jump, as after a trading halt

@@ -247,8 +247,6 @@ def _symlink_out(ws: Workspace, folder: Path, outside: Path) -> None:
     folder.symlink_to(outside, target_is_directory=True)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: evidence is written through a reports/ symlinked out of "
-                   "the workspace (reports land outside); output folders are not checked with resolve()")
 def test_reports_dir_symlinked_outside_is_refused(ws, cli, outside):
     import shutil
 
@@ -259,8 +257,6 @@ def test_reports_dir_symlinked_outside_is_refused(ws, cli, outside):
     assert code == 2 and "error[PATH_ESCAPE]" in err
 
 
-@pytest.mark.xfail(strict=True, reason="engine: the event log is written through a logs/events/ symlinked "
-                   "out of the workspace")
 def test_logs_dir_symlinked_outside_is_refused(ws, cli, outside):
     import shutil
 
@@ -271,8 +267,6 @@ def test_logs_dir_symlinked_outside_is_refused(ws, cli, outside):
     assert code == 2 and "error[PATH_ESCAPE]" in err
 
 
-@pytest.mark.xfail(strict=True, reason="archive: archives are written through an archive/ symlinked out of "
-                   "the workspace")
 def test_archive_dir_symlinked_outside_is_refused(ws, cli, outside):
     assert cli("run", "--workspace", ws.root, "--quiet", "--run-id", "x")[0] == 0
     _symlink_out(ws, ws.archive_dir, outside)

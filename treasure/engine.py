@@ -199,6 +199,16 @@ def run(request: RunRequest) -> RunResult:
     return execute_run(prepare_run(request))
 
 
+def _json_safe(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_safe(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
+    return False
+
+
 def quantize(qty: float, step: float) -> float:
     """Round down to a multiple of ``step``, forgiving float noise (a millionth of a step), so
     selling exactly what was bought yields exactly zero rather than a dust position."""
@@ -226,6 +236,7 @@ def _clean_previous(ws: Workspace, run_id: str) -> None:
 def execute_run(prep: PreparedRun) -> RunResult:
     """Run the bar loop and write the evidence. Never leaves a run without run_end and reports."""
     ws, cfg, req = prep.workspace, prep.config, prep.request
+    ws.check_output_dirs()
     ws.ensure_dirs()
     if req.overwrite:
         _clean_previous(ws, prep.run_id)
@@ -259,7 +270,11 @@ def execute_run(prep: PreparedRun) -> RunResult:
         status, reason = "error", exc.code
     finally:
         bus.close()
-    court, eqs = loop.reports(status, reason, bus, wall_ms, contracts)
+    try:
+        court, eqs = loop.reports(status, reason, bus, wall_ms, contracts)
+    except TreasureError as exc:  # a report that breaks its own schema is a bug in Treasure
+        raise InternalError("INTERNAL", f"the run's reports do not match their schemas: {exc}",
+                            path=ws.relative(log_path)) from exc
     report_dir = ws.run_reports(prep.run_id)
     try:
         if req.faults is not None:
@@ -399,8 +414,10 @@ class _Loop:
         for key, value in sorted(self.prep.request.adapter_options.items()):
             if isinstance(value, (str, Path)) and Path(value).is_file():
                 recorded[key] = {"path": ws.relative(Path(value)), "sha256": sha256_file(value)}
-            else:
+            elif _json_safe(value):
                 recorded[key] = value
+            else:  # a live client object: record what it was, never its (address-bearing) repr
+                recorded[key] = {"object": f"{type(value).__module__}.{type(value).__qualname__}"}
         return recorded
 
     def _check_dataset_unchanged(self) -> None:
@@ -484,7 +501,7 @@ class _Loop:
                     continue
                 self.emit("DATA", "data_gap_detected", "WARN", {
                     "bar_idx": i, "expected_t_ms": item.expected_t_ms, "actual_t_ms": item.actual_t_ms,
-                    "missing_bars": max(0, (item.actual_t_ms - item.expected_t_ms) // dataset.interval_ms + 1)})
+                    "missing_bars": max(0, (item.actual_t_ms - item.expected_t_ms) // dataset.interval_ms)})
             if faults is not None:
                 faults("bar")
             if flag_set(flag, F_OK):

@@ -158,6 +158,16 @@ class Workspace:
             )
         return resolved
 
+    def check_output_dirs(self) -> None:
+        """Refuse to write evidence through an output folder that is (or is under) a symlink
+        pointing out of the workspace: reports, logs and data must land inside it."""
+        for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir, self.archive_dir):
+            resolved = folder.resolve()
+            if resolved != self.root and self.root not in resolved.parents:
+                raise WorkspaceError("PATH_ESCAPE", f"{folder.relative_to(self.root).as_posix()}"
+                                     f" resolves outside the workspace ({resolved})", path=str(folder),
+                                     hint="replace the symlink with a folder inside the workspace")
+
     def ensure_dirs(self) -> None:
         for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -334,6 +334,7 @@ def pack(ws: Workspace, run_ids: Iterable[str] | None = None, *, keep: bool = Fa
     result.bytes = sum(m["bytes"] for m in members)
     if dry_run:
         return result
+    ws.check_output_dirs()  # never write an archive through a symlink pointing out of the workspace
     folder = ws.archive_dir
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / name
