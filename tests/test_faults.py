@@ -121,6 +121,11 @@ def test_bad_spec_on_the_cli_is_refused_without_traceback(cli, small):
     assert evidence_files(small) == []
 
 
+def test_faultrun_without_a_command_is_refused(cli):
+    code, _, err = cli("faultrun", "--faults", "kill@bar")
+    assert code == 2 and "error[FAULTS_SPEC]" in err and "needs a command" in err
+
+
 def test_env_plan_and_chain(monkeypatch):
     assert FaultPlan.from_env({}) is None
     plan = FaultPlan.from_env({"TREASURE_FAULTS": "timeout@bar:2"})
