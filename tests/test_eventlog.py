@@ -34,8 +34,9 @@ needs_msgspec = pytest.mark.skipif(not schemacheck.HAVE_MSGSPEC, reason="msgspec
 
 @pytest.fixture(params=[pytest.param(True, id="msgspec", marks=needs_msgspec), pytest.param(False, id="pure")])
 def tier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """verify_log on the msgspec tier or on the pure path."""
+    """verify_log on the msgspec tier (even for small files) or on the pure path."""
     monkeypatch.setattr(eventlog, "USE_MSGSPEC", request.param)
+    monkeypatch.setattr(eventlog, "MSGSPEC_MIN_BYTES", 0)
     return request.param
 
 
@@ -49,6 +50,7 @@ def outcome(path: Path, contracts: Contracts | None = CONTRACTS, **options: Any)
 
 def both_tiers(path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> dict[str, Any]:
     """The outcome on the msgspec tier, asserted equal to the pure path's."""
+    monkeypatch.setattr(eventlog, "MSGSPEC_MIN_BYTES", 0)
     monkeypatch.setattr(eventlog, "USE_MSGSPEC", True)
     fast = outcome(path, **options)
     monkeypatch.setattr(eventlog, "USE_MSGSPEC", False)
@@ -267,7 +269,8 @@ def test_both_tiers_summarise_valid_streams_alike(tmp_path_factory, monkeypatch,
 
 @needs_msgspec
 def test_the_msgspec_tier_takes_every_line_it_can(tmp_path, run_lines, monkeypatch):
-    """Only the first line and the types outside the struct subset go to the pure path."""
+    """Only the first line and the types outside the struct subset go to the pure path, and only
+    in a file big enough to pay for building the decoder."""
     decoder = event_check(CONTRACTS).decoder
     assert decoder is not None
     in_union = {struct.__struct_config__.tag for struct in decoder.type.__args__}
@@ -282,6 +285,11 @@ def test_the_msgspec_tier_takes_every_line_it_can(tmp_path, run_lines, monkeypat
 
     monkeypatch.setattr(eventlog._Verifier, "pure_lines", spy)
     monkeypatch.setattr(eventlog, "USE_MSGSPEC", True)
+    monkeypatch.setattr(eventlog, "MSGSPEC_MIN_BYTES", path.stat().st_size + 1)
+    assert verify_log(path, CONTRACTS).events == len(run_lines)
+    assert len(pure_lines) == len(run_lines), "a small file takes the pure path"
+    pure_lines.clear()
+    monkeypatch.setattr(eventlog, "MSGSPEC_MIN_BYTES", path.stat().st_size)
     assert verify_log(path, CONTRACTS).events == len(run_lines)
     outside = [line for line in run_lines[1:] if orjson.loads(line)["event_type"] not in in_union]
     assert len(pure_lines) == 1 + len(outside) < len(run_lines) / 10
