@@ -398,7 +398,7 @@ class _Verifier:
         self.prev = GENESIS_HASH
         self.last_ts: float = float("-inf")
         self.counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        #: counts of the msgspec tier, keyed by struct class (its tag is the event type) at first.
+        #: counts of the msgspec tier, keyed by struct class (its tag is the event type) until finish().
         self.struct_counts: defaultdict[tuple[type, str, str], int] = defaultdict(int)
         self.untyped: dict[str, Callable[[Any], bool]] = {}  # event types seen, without contracts
         self.sink: Callable[[dict[str, Any], str, int], Any] | None = on_event
