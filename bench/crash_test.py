@@ -43,7 +43,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import orjson
 
@@ -88,12 +88,9 @@ def set_persistence(ws: Workspace, enabled: bool) -> None:
 
 def db_available() -> bool:
     """Persistence (treasure/store + ``treasure db check`` + ``run --db``) has landed."""
-    try:
-        from treasure.cli.commands import db  # noqa: F401
-        import treasure.store  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("treasure.store", "treasure.cli.commands.db"))
 
 
 def _snapshot(ws: Workspace) -> dict[str, bytes]:

@@ -2,9 +2,8 @@
 
 Each fault must end in a coded error (``error[CODE]``, exit 2, or exit 1 with ``INTERNAL`` for a
 bug in Treasure) or a halt, with evidence on disk that says so, never a traceback and never a
-report claiming "complete" for a run whose evidence is not. Tests marked ``xfail(strict=True)``
-pin engine misbehaviour found here (see docs/robustness.md, "Known gaps"); they start failing the
-moment the engine is fixed, so the marker is then removed.
+report claiming "complete" for a run whose evidence is not. Engine misbehaviour found here was
+pinned with ``xfail(strict=True)`` until fixed (see docs/robustness.md, "Known gaps").
 """
 
 from __future__ import annotations

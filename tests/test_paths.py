@@ -2,8 +2,9 @@
 path on the command line on purpose.
 
 Covers run ids, the SSOT's paths (dataset, DB, live fixture, strategy file), CLI paths (--ssot,
---dataset, --db, --live, --out) and the evidence folders the engine writes into. Holes found are
-pinned with ``xfail(strict=True)`` and listed in docs/robustness.md.
+--dataset, --db, --live, --out) and the evidence folders the engine writes into. The holes these
+tests found (strategy files and output folders outside the workspace, NUL in paths) are fixed; a
+new one gets an ``xfail(strict=True)`` test and a line in docs/robustness.md, "Known gaps".
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def pinned_workspace(root: Path, *, n_bars: int = 400, seed: int = 9) -> Workspa
 def approved(tmp_path) -> Workspace:
     ws = pinned_workspace(tmp_path / "ws")
     approve(ws)
-    assert check_tamper(ws) == []
+    assert check_tamper(ws) == [] and check_tamper(str(ws.root)) == []  # a Workspace or a path
     return ws
 
 
