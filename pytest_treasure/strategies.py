@@ -31,6 +31,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from treasure.data import Bars, bars_to_csv
+from treasure.data._parse import T_END_MS
 from treasure.hunt.case import DATASET_PATH, Case, GeneratedDataset
 
 __all__ = [
@@ -133,8 +134,11 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
     gap_at: dict[int, int] = {}
     if gaps and positions:
         chosen = draw(st.lists(st.sampled_from(positions), unique=True, max_size=min(gaps, len(positions))))
+        # bars that can go missing before the series would run past the loader's last valid t_ms
+        room = (T_END_MS - 1 - BASE_MS - offset) // interval - (n - 1)
+        longest = max(1, min(_MAX_GAP_BARS, room // max(1, len(chosen))))
         for p in sorted(chosen):
-            gap_at[p] = draw(st.integers(1, _MAX_GAP_BARS))
+            gap_at[p] = draw(st.integers(1, longest))
     free = [p for p in positions if p not in gap_at]
     dup_at: list[int] = []
     if duplicates and free:

@@ -16,7 +16,6 @@ import pytest
 from treasure.workspace import Workspace, init_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-KNOWN_ENGINE_ISSUES = ("--skip", "data_events")  # see tests/test_invariants.py: missing_bars off by one
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def run_reproducer(folder: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_buggy_example_is_caught_shrunk_and_written_as_a_failing_test(hunt_ws: Workspace, cli) -> None:
     before = reproducers(hunt_ws)
     code, out, err = cli("hunt", "--workspace", hunt_ws.root, "--strategy", "examples/buggy_gap.py:GapFade",
-                         "--examples", "30", "--max-bars", "10", *KNOWN_ENGINE_ISSUES)
+                         "--examples", "30", "--max-bars", "10")
     assert code == 2, out + err
     assert "treasure hunt: FAILED: determinism   strategy examples/buggy_gap.py:GapFade   seed 0" in out
     assert "the event logs of two runs of the same inputs differ from seq" in out
@@ -75,7 +74,7 @@ def test_the_buggy_example_is_caught_shrunk_and_written_as_a_failing_test(hunt_w
 ])
 def test_builtin_strategies_hunt_clean(workspace: Workspace, cli, strategy: str, determinism: str) -> None:
     args = ("hunt", "--workspace", workspace.root, "--strategy", strategy, "--examples", "6", "--max-bars", "20",
-            "--determinism", determinism, *KNOWN_ENGINE_ISSUES)
+            "--determinism", determinism)
     before = reproducers(workspace)
     code, out, err = cli(*args, "--json")
     assert code == 0, out + err
@@ -83,9 +82,10 @@ def test_builtin_strategies_hunt_clean(workspace: Workspace, cli, strategy: str,
     assert doc["status"] == "passed" and doc["failure"] is None and doc["reproducer"] is None
     assert doc["examples"] == {"requested": 6, "run": 6, "stopped_by_time": False}
     assert 0 < doc["bars"]["total"] and doc["bars"]["max"] <= 20
-    checked = ["coded_errors", "clean_run", "event_log", "accounting", "risk", "orders", "report_agreement"]
+    checked = ["coded_errors", "clean_run", "event_log", "accounting", "risk", "orders", "report_agreement",
+               "data_events"]
     assert doc["invariants"] == checked + (["determinism"] if determinism != "off" else [])
-    assert doc["skipped"] == ["data_events"] + (["determinism"] if determinism == "off" else [])
+    assert doc["skipped"] == ([] if determinism != "off" else ["determinism"])
     assert reproducers(workspace) == before, "a clean hunt writes no reproducer"
     if strategy == "buy_and_hold":  # same seed, same answer, byte for byte
         assert cli(*args, "--json")[1] == out
@@ -93,7 +93,7 @@ def test_builtin_strategies_hunt_clean(workspace: Workspace, cli, strategy: str,
 
 def test_the_human_summary_says_what_was_tried(workspace: Workspace, cli) -> None:
     code, out, err = cli("hunt", "--workspace", workspace.root, "--strategy", "buy_and_hold", "--examples", "4",
-                         "--max-bars", "8", "--determinism", "off", "--seed", "3", *KNOWN_ENGINE_ISSUES)
+                         "--max-bars", "8", "--determinism", "off", "--seed", "3")
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "treasure hunt: PASSED   strategy buy_and_hold   seed 3"
@@ -102,13 +102,13 @@ def test_the_human_summary_says_what_was_tried(workspace: Workspace, cli) -> Non
                         r"\d+ with outliers", lines[2])
     assert lines[3].startswith("  outcomes    ")
     assert "  determinism not checked" in lines
-    assert lines[4].endswith("(skipped: data_events, determinism)")
+    assert lines[4].endswith("(skipped: determinism)")
     assert "hunt: 4/4 examples" in err
 
 
 def test_the_workspace_ssot_strategy_is_the_default(workspace: Workspace, cli) -> None:
     code, out, _ = cli("hunt", "--workspace", workspace.root, "--examples", "2", "--max-bars", "6",
-                       "--determinism", "off", "--json", *KNOWN_ENGINE_ISSUES)
+                       "--determinism", "off", "--json")
     assert code == 0 and json.loads(out)["strategy"] == "sma_crossover"
 
 

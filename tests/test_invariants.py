@@ -41,8 +41,6 @@ from treasure.workspace import bundle_dir
 pytest_plugins = ["pytester"]
 FEW = settings(max_examples=max(4, settings().max_examples // 5), deadline=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-#: Engine issues the hunt found (reported upstream): skipped where a test is about something else.
-KNOWN_ENGINE_ISSUES = ["data_events"]  # data_gap_detected.missing_bars counts one bar too many
 
 
 def make_case(*, n_bars: int = 300, seed: int = 7, gaps: int = 0, duplicates: int = 1,
@@ -136,7 +134,6 @@ def test_a_good_run_and_a_halted_run_keep_every_invariant(good, halted, scratch:
 @given(case=ts.cases(strategy="sma_crossover", max_bars=40)
        | ts.cases(strategy="mean_reversion", max_bars=40)
        | ts.cases(strategy="buy_and_hold", max_bars=40))
-@pytest.mark.treasure_invariants(skip=KNOWN_ENGINE_ISSUES)
 def test_builtin_strategies_keep_every_invariant_on_generated_cases(treasure_invariants, case) -> None:
     treasure_invariants.run(case)
 
@@ -156,7 +153,6 @@ def scripted_cases(draw: Any) -> Case:
 
 @FEW
 @given(case=scripted_cases())
-@pytest.mark.treasure_invariants(skip=KNOWN_ENGINE_ISSUES)
 def test_arbitrary_order_streams_keep_every_invariant(treasure_invariants, case) -> None:
     treasure_invariants.run(case)
 
@@ -329,8 +325,8 @@ def test_the_engine_refuses_what_the_data_policy_says(scratch: Scratch) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# engine issues found by `treasure hunt` (strict xfail: these flip to failures once fixed, so the
-# marker gets removed together with KNOWN_ENGINE_ISSUES above)
+# engine bugs `treasure hunt` found (pinned by strict xfails until the engine was fixed; now
+# regression tests)
 
 
 def test_engine_reports_the_bars_a_gap_misses(scratch: Scratch) -> None:

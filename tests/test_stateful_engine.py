@@ -42,7 +42,6 @@ from treasure.store.live import run_stored
 
 INTERVAL = 3_600_000  # hourly bars: a few steps cross UTC midnight, so day ends and loss days happen
 RUN_ID = "step"
-KNOWN_ENGINE_ISSUES = ["data_events"]  # see tests/test_invariants.py
 END_OF_RUN = ("run_end", "day_end")
 
 
@@ -123,12 +122,12 @@ class EngineMachine(RuleBasedStateMachine):
             with fast_schema_checks():
                 result, stored = run_stored(request, db_path=self.db)
         except TreasureError as exc:  # the engine must not raise once a run started: clean_run says so
-            check_outcome(case, Outcome("raised", error=exc.to_dict()), skip=KNOWN_ENGINE_ISSUES)
+            check_outcome(case, Outcome("raised", error=exc.to_dict()))
             raise
         assert stored is not None and stored.error is None, stored
         outcome = Outcome(result.status, error=result.error.to_dict() if result.error else None,
                           evidence=Evidence.load(self.ws, RUN_ID))
-        check_outcome(case, outcome, skip=KNOWN_ENGINE_ISSUES)
+        check_outcome(case, outcome)
         self._check_halts(case, outcome, flag_before)
         if self.previous is not None and not flag_before:
             assert_prefix(self.previous, outcome.evidence)

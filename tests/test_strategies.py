@@ -172,10 +172,12 @@ def test_a_big_move_shrinks_to_a_few_bars() -> None:
     assert len(ds) <= 3
 
 
-def test_a_whole_case_shrinks_to_the_defaults() -> None:
-    case = find(ts.cases(max_bars=3), lambda c: c.ssot["risk"]["max_position_size_usd"] < 5000, settings=FIND)
-    assert len(case.dataset) == 2
-    assert case.ssot["run"]["seed"] == 0 and case.ssot["dataset"]["on_gap"] == "warn"
+def test_an_ssot_shrinks_to_the_defaults_but_what_matters() -> None:
+    doc = find(ts.ssot_configs(), lambda d: d["risk"]["max_position_size_usd"] < 5000, settings=FIND)
+    assert doc["run"] == {"seed": 0, "starting_cash_usd": 10000}  # the smallest change that does it
+    assert doc["risk"] == {"max_position_size_usd": 1000.0, "daily_loss_limit_usd": 150.0}
+    assert doc["dataset"]["on_gap"] == doc["dataset"]["on_duplicate"] == "warn"
+    assert doc["execution"]["fees"] == {"taker_bps": 5, "min_fee_usd": 0.01}
 
 
 def test_a_broken_dataset_shrinks_to_the_first_line() -> None:
