@@ -8,10 +8,12 @@ in total, ``hunt`` >= 10,000 per target: ``HYPOTHESIS_PROFILE=hunt pytest tests/
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import json
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _TMP = Path(tempfile.mkdtemp(prefix="treasure-fuzz-"))
+atexit.register(shutil.rmtree, _TMP, True)  # every input file is unlinked after use; this is the folder
 _counter = iter(range(10**12))
 
 
