@@ -70,3 +70,11 @@ def test_config_is_read_only(workspace):
     config = _load(workspace)
     with pytest.raises(TypeError):
         config.raw["risk"]["max_position_size_usd"] = 1  # type: ignore[index]
+
+
+def test_duplicate_keys_are_refused(workspace):
+    text = workspace.ssot_path.read_text()
+    workspace.ssot_path.write_text(text.replace('"risk": {', '"risk": {"daily_loss_limit_usd": 1, ', 1))
+    with pytest.raises(ConfigError) as info:
+        _load(workspace)
+    assert info.value.code == "SSOT_DUPLICATE_KEY" and info.value.field == "daily_loss_limit_usd"

@@ -250,3 +250,36 @@ def test_partial_fills_come_from_the_seeded_rng(workspace, edit_ssot):
                                                  (2.9999999999, 1.0, 3.0), (2.5, 1.0, 2.0)])
 def test_quantize_rounds_down_without_float_dust(qty, step, expected):
     assert quantize(qty, step) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_third_party_adapter_that_raises_is_adapter_failed_with_evidence(workspace, monkeypatch):
+    from treasure.execution import base
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    (workspace.root / "venue.py").write_text(
+        "from treasure.execution.sim import SimAdapter\n"
+        "class Flaky(SimAdapter):\n"
+        "    def submit(self, order):\n"
+        "        raise ConnectionError('venue unreachable')\n")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("venue_under_test", workspace.root / "venue.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base.register_adapter("flaky", module.Flaky)
+    result = _run(workspace, adapter="flaky")
+    assert result.status == "error" and result.exit_code == 2
+    assert result.error.code == "ADAPTER_FAILED" and "venue unreachable" in result.error.message
+    assert _events(result)[-1]["payload"]["status"] == "error"
+
+
+def test_a_killed_run_shows_it_started(workspace):
+    """run_start and dataset_loaded reach the file before the first bar, not with the first batch."""
+    from treasure.eventlog import read_events
+
+    def stop_at_first_bar(point):
+        if point == "bar":
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this point runs
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(workspace, run_id="k", faults=stop_at_first_bar)
+    assert [e["event_type"] for e in read_events(workspace.event_log("k"))] == ["run_start", "dataset_loaded"]

@@ -8,6 +8,7 @@ records, so a run can be replayed from its own event log.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -131,6 +132,21 @@ def _first_unrepresentable(node: Any, prefix: str = "") -> str | None:
     return None
 
 
+def _refuse_duplicate_keys(raw: bytes, shown: str) -> None:
+    """orjson (like most readers) lets the last of two equal keys win silently; in the file that
+    decides risk limits a duplicate is far more likely a bad merge than intent, so refuse it."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise ConfigError("SSOT_DUPLICATE_KEY", f"key {key!r} appears twice in one object",
+                                  path=shown, field=key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+
+
 def load_config(ssot_path: Path, schema_path: Path, *, display_path: str | None = None) -> Config:
     """Load and validate an SSOT file; every failure is a coded ConfigError naming file and field."""
     shown = display_path or str(ssot_path)
@@ -139,5 +155,6 @@ def load_config(ssot_path: Path, schema_path: Path, *, display_path: str | None 
         raise ConfigError(code, f"no SSOT at {shown}", path=shown)
     raw = Path(ssot_path).read_bytes()
     document = read_json(ssot_path, code="SSOT_JSON")
+    _refuse_duplicate_keys(raw, shown)
     schema = load_schema(schema_path)
     return config_from_dict(document, schema, source=shown, file_sha256=hashlib.sha256(raw).hexdigest())

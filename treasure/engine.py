@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import inspect
 import io
 import math
 import os
@@ -199,6 +200,18 @@ def run(request: RunRequest) -> RunResult:
     return execute_run(prepare_run(request))
 
 
+def _code_files(cls: type) -> set[str]:
+    """Files holding the methods of ``cls`` and its bases, except Treasure's own modules."""
+    package = Path(__file__).resolve().parent
+    files = set()
+    for klass in inspect.getmro(cls):
+        for member in vars(klass).values():
+            code = getattr(member, "__code__", None)
+            if code is not None and package not in Path(code.co_filename).resolve().parents:
+                files.add(code.co_filename)
+    return files
+
+
 def _json_safe(value: Any) -> bool:
     if value is None or isinstance(value, (str, bool, int, float)):
         return True
@@ -381,6 +394,7 @@ class _Loop:
             "first_t_ms": int(ds.bars.t_ms[0]), "last_t_ms": int(ds.bars.t_ms[-1]),
             "interval_ms": ds.interval_ms, "gaps": len(ds.gaps), "duplicates": dup_count,
         })
+        self.bus.flush(durable=False)  # a run killed in its first bars still shows that it started
         if prep.dataset_override and ds.sha256 != cfg.section("dataset")["sha256"]:
             self.findings.append({"code": "DATASET_OVERRIDE", "level": "WARN", "count": 1,
                                   "message": f"ran on {ds.path} (sha {ds.sha256[:12]}…) instead of the "
@@ -464,6 +478,14 @@ class _Loop:
             return StrategyError("STRATEGY_FAILED", f"strategy raised {type(exc).__name__}: {exc} at "
                                  f"{Path(frame.filename).name}:{frame.lineno}", path=frame.filename,
                                  line=frame.lineno)
+        adapter_files = _code_files(type(self.adapter))
+        if adapter_files:
+            theirs = [f for f in frames if f.filename in adapter_files]
+            if theirs:  # a third-party adapter failed: bad venue or adapter code, not a Treasure bug
+                frame = theirs[-1]
+                return TreasureError("ADAPTER_FAILED", f"execution adapter {self.prep.adapter!r} raised "
+                                     f"{type(exc).__name__}: {exc} at {Path(frame.filename).name}:{frame.lineno}",
+                                     path=frame.filename, line=frame.lineno)
         frame = frames[-1] if frames else None
         where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
         return InternalError("INTERNAL", f"{type(exc).__name__}: {exc}{where}")

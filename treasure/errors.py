@@ -88,6 +88,9 @@ HINTS: dict[str, str] = {
     "EVENTS_IO": "the event log exists but cannot be read: check its permissions",
     "EVENTS_PART_MISSING": "a rotated part of the log is missing: restore it from archive/ (the chain "
     "continues across parts)",
+    "ADAPTER_FAILED": "the execution adapter raised: fix the adapter or its venue connection; the event log "
+    "holds the run up to the failure",
+    "SSOT_DUPLICATE_KEY": "a key appears twice in the same object; JSON readers disagree on which wins, so remove one",
     "INTERNAL": "this is a bug in Treasure: re-run with TREASURE_DEBUG=1 and report it with the event log",
     # gates (treasure verify)
     "GATES_USAGE": "check the gate names: `treasure verify --help` lists them (or see pytest's message above)",
