@@ -52,3 +52,13 @@ def test_drop_paths_with_wildcards_and_missing_paths():
     out = drop_paths(doc, ["timing.wall_ms", "runs.*.d", "absent.path"])
     assert out == {"timing": {"n": 1}, "runs": [{"k": 2}, {"k": 3}], "keep": True}
     assert doc["timing"]["wall_ms"] == 3  # the input is not modified
+
+
+@given(json_values)
+@settings(max_examples=200, deadline=None)
+def test_event_fast_path_equals_full_canonical_form(payload):
+    from treasure.canonical import canonical_event_bytes
+
+    event = {"category": "SYS", "event_type": "x", "level": "INFO", "payload": {"p": payload},
+             "prev": "0" * 64, "run_id": "r", "seq": 3, "ts_ms": 1767225600000}
+    assert canonical_event_bytes(event) == canonical_bytes(event)

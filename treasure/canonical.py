@@ -101,6 +101,19 @@ def canonical_bytes(document: Any) -> bytes:
             raise ValueError(str(exc)) from exc
 
 
+def canonical_event_bytes(event: dict[str, Any]) -> bytes:
+    """:func:`canonical_bytes` for an event whose envelope holds only str and I-JSON int values
+    (as :class:`treasure.events.EventBus` builds it): only the payload is walked."""
+    try:
+        payload = event["payload"]
+        normal = _normalise(payload)
+        if normal is not payload:
+            event = {**event, "payload": normal}
+        return orjson.dumps(event, option=_SORT)
+    except _NeedsReference:
+        return canonical_bytes(event)
+
+
 def _to_plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _to_plain(v) for k, v in value.items()}

@@ -135,15 +135,22 @@ class Contracts:
         on the hot path only the payload (the part callers supply) needs its schema checked; the
         events gate validates envelopes of every log it reads.
         """
-        payload_check = self._fast_payload(event["event_type"])
-        if payload_check is None:
-            raise EventLogError("EVENTS_SCHEMA", f"unknown event_type {event['event_type']!r}",
-                                field="event_type",
-                                hint="every event_type needs a payload schema in truth/events/")
-        try:
-            payload_check(event["payload"])
-        except fastjsonschema.JsonSchemaException:
-            self._explain(event["payload"], f"events/{event['event_type']}", event, "payload.", None, None)
+        event_type = event["event_type"]
+        predicates = self.__dict__.setdefault("_payload_predicates", {})
+        predicate = predicates.get(event_type)
+        if predicate is None:
+            if not self.schema_path(f"events/{event_type}").is_file():
+                raise EventLogError("EVENTS_SCHEMA", f"unknown event_type {event_type!r}", field="event_type",
+                                    hint="every event_type needs a payload schema in truth/events/")
+            from treasure.schemacheck import compile_predicate
+
+            predicate = predicates[event_type] = compile_predicate(self.schema(f"events/{event_type}"),
+                                                                   name=event_type)
+        if not predicate(event["payload"]):
+            # the compiled predicate is conservative: jsonschema decides, and names the field
+            name = f"events/{event_type}"
+            if first_error(self.validator(name), event["payload"]) is not None:
+                self._explain(event["payload"], name, event, "payload.", None, None)
 
     def _explain(self, document: Any, name: str, event: dict[str, Any], prefix: str,
                  source: str | None, line: int | None) -> None:

@@ -512,49 +512,55 @@ class _Loop:
         next_day = (self.day + 1) * day_ms
         day_start = self.day_start_equity
         day_min = 0.0
-        for i in range(n):
-            t = t_ms[i]
-            ctx.now_ms = t
-            ctx.bar_idx = i
-            if i in special:
-                kind, item = special[i]
-                if kind == "dup":
-                    self.emit("DATA", "duplicate_timestamp", "WARN", {"bar_idx": i, "t_ms": t, "action": "skipped"})
-                    continue
-                self.emit("DATA", "data_gap_detected", "WARN", {
-                    "bar_idx": i, "expected_t_ms": item.expected_t_ms, "actual_t_ms": item.actual_t_ms,
-                    "missing_bars": max(0, (item.actual_t_ms - item.expected_t_ms) // dataset.interval_ms)})
-            if faults is not None:
-                faults("bar")
-            if flag_set(flag, F_OK):
-                raise _Halt("emergency_flag", self._flag_detail())
-            if t >= next_day:
-                self.day_min_pnl = day_min
-                self._close_day()
-                self.day = t // day_ms
-                next_day = (self.day + 1) * day_ms
-                day_start = self.day_start_equity
-                day_min = 0.0
-            bar = new_bar(Bar, (i, t, opens[i], highs[i], lows[i], closes[i], volumes[i]))
-            if self.open:
-                self._on_reports(adapter.on_bar(bar), bar)
-            equity = portfolio.cash + portfolio.qty * closes[i]
-            ctx.equity = equity
-            self.last_equity = equity
-            self.last_bar = i
-            if equity - day_start < day_min:
-                day_min = equity - day_start
-                if day_min < limit:
+        open_orders = self.open  # mutated in place, never rebound
+        last_equity, last_bar = self.last_equity, self.last_bar
+        try:
+            for i in range(n):
+                t = t_ms[i]
+                ctx.now_ms = t
+                ctx.bar_idx = i
+                if i in special:
+                    kind, item = special[i]
+                    if kind == "dup":
+                        self.emit("DATA", "duplicate_timestamp", "WARN", {"bar_idx": i, "t_ms": t, "action": "skipped"})
+                        continue
+                    self.emit("DATA", "data_gap_detected", "WARN", {
+                        "bar_idx": i, "expected_t_ms": item.expected_t_ms, "actual_t_ms": item.actual_t_ms,
+                        "missing_bars": max(0, (item.actual_t_ms - item.expected_t_ms) // dataset.interval_ms)})
+                if faults is not None:
+                    faults("bar")
+                if flag_set(flag, F_OK):
+                    raise _Halt("emergency_flag", self._flag_detail())
+                if t >= next_day:
+                    self.last_equity = last_equity
                     self.day_min_pnl = day_min
-                    self.emit("RISK", "daily_loss_limit", "ERROR", {
-                        "day": _day(t), "day_pnl_usd": r10(day_min), "limit_usd": -limit,
-                        "equity": r10(equity), "bar_idx": i})
-                    raise _Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
-            intents = on_bar(ctx, bar)
-            if intents:
-                self._on_intents(intents, bar)
-            if progress is not None and i % PROGRESS_EVERY == 0:
-                progress(i, n)
+                    self._close_day()
+                    self.day = t // day_ms
+                    next_day = (self.day + 1) * day_ms
+                    day_start = self.day_start_equity
+                    day_min = 0.0
+                bar = new_bar(Bar, (i, t, opens[i], highs[i], lows[i], closes[i], volumes[i]))
+                if open_orders:
+                    self._on_reports(adapter.on_bar(bar), bar)
+                equity = portfolio.cash + portfolio.qty * closes[i]
+                ctx.equity = equity
+                last_equity = equity
+                last_bar = i
+                if equity - day_start < day_min:
+                    day_min = equity - day_start
+                    if day_min < limit:
+                        self.day_min_pnl = day_min
+                        self.emit("RISK", "daily_loss_limit", "ERROR", {
+                            "day": _day(t), "day_pnl_usd": r10(day_min), "limit_usd": -limit,
+                            "equity": r10(equity), "bar_idx": i})
+                        raise _Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
+                intents = on_bar(ctx, bar)
+                if intents:
+                    self._on_intents(intents, bar)
+                if progress is not None and i % PROGRESS_EVERY == 0:
+                    progress(i, n)
+        finally:  # the rest of the run (day close, halts, curve) reads these
+            self.last_equity, self.last_bar = last_equity, last_bar
         self.day_min_pnl = day_min
         if progress is not None:
             progress(n, n)

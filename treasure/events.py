@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from treasure.canonical import canonical_bytes
+from treasure.canonical import canonical_bytes, canonical_event_bytes
 from treasure.errors import TreasureIOError
 
 CATEGORIES = ("SYS", "DATA", "STRAT", "RISK", "EXEC", "RECON", "PERSIST")
@@ -45,6 +45,10 @@ def hashed_body(line: bytes) -> tuple[bytes, str]:
 def seal(event: dict[str, Any]) -> tuple[str, bytes]:
     """Hash an event (without ``hash``) and return ``(hash, canonical line with hash, no newline)``."""
     body = canonical_bytes(event)
+    return _seal_body(body)
+
+
+def _seal_body(body: bytes) -> tuple[str, bytes]:
     digest = hashlib.sha256(body).hexdigest()
     cut = body.index(_LEVEL_KEY)
     return digest, body[:cut] + _HASH_KEY + digest.encode("ascii") + b'"' + body[cut:]
@@ -133,7 +137,8 @@ class EventBus:
             "seq": self.seq,
             "ts_ms": ts_ms,
         }
-        digest, line = seal(event)
+        # the envelope is built here from str/int values; only the payload needs normalising
+        digest, line = _seal_body(canonical_event_bytes(event))
         event["hash"] = digest
         if self._check is not None:
             self._check(event)
