@@ -34,9 +34,7 @@ from treasure.context import RunContext, make_rng
 from treasure.contracts import Contracts
 from treasure.data import Dataset, load_dataset, sha256_file
 from treasure.errors import (
-    EXIT_BAD_INPUT,
     EXIT_HALTED,
-    EXIT_INTERNAL,
     EXIT_OK,
     DataError,
     InternalError,
@@ -248,7 +246,7 @@ def _clean_previous(ws: Workspace, run_id: str) -> None:
 
 def execute_run(prep: PreparedRun) -> RunResult:
     """Run the bar loop and write the evidence. Never leaves a run without run_end and reports."""
-    ws, cfg, req = prep.workspace, prep.config, prep.request
+    ws, req = prep.workspace, prep.request
     ws.check_output_dirs()
     ws.ensure_dirs()
     if req.overwrite:

@@ -11,7 +11,6 @@ job, and the same tree always produces the same lock bytes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from treasure.contracts import check_schema, error_field, first_error
 from treasure.errors import ConfigError, DataError, TreasureError
 from treasure.jsonio import atomic_write_json, dumps_pretty, read_json
 from treasure.workspace import Workspace
+from treasure.digest import file_sha256 as _sha256
 
 LOCK_NAME = "ssot.lock"
 LOCK_VERSION = 1
@@ -94,12 +94,6 @@ def lock_path(workspace: Workspace | str | os.PathLike[str]) -> Path:
     return _as_workspace(workspace).spec_dir / LOCK_NAME
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tracked_files(ws: Workspace) -> list[str]:

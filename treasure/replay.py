@@ -15,7 +15,6 @@ exact SSOT file bytes are no longer available and the snapshot had to be re-seri
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -27,11 +26,12 @@ from treasure import __version__
 from treasure.compare import Comparison, compare_documents, compare_event_logs, write_diff
 from treasure.data import sha256_file
 from treasure.contracts import Contracts
-from treasure.engine import RunRequest, RunResult, run
+from treasure.engine import RunRequest, RunResult
 from treasure.errors import DataError, EventLogError, RunError, TreasureError
 from treasure.eventlog import read_events, verify_log
 from treasure.jsonio import atomic_write_bytes, dumps_pretty, read_json
 from treasure.workspace import Workspace, check_run_id
+from treasure.digest import file_sha256 as _sha256
 
 Source = Literal["db", "events"]
 REPORTS = ("court_report", "eqs_report")
@@ -75,12 +75,6 @@ class ReplayResult:
         return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _link(src: Path, dest: Path) -> None:

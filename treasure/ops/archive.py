@@ -44,6 +44,7 @@ from treasure.ops.segments import (
     segment_order,
 )
 from treasure.workspace import Workspace
+from treasure.digest import file_sha256 as _sha256_file
 
 MANIFEST_MEMBER = "MANIFEST.json"
 SIDECAR_SUFFIX = ".manifest.json"
@@ -251,12 +252,6 @@ def verify_archives(ws: Workspace) -> list[str]:
     return problems
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------

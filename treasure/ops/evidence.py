@@ -28,6 +28,7 @@ import orjson
 
 from treasure.errors import TreasureError
 from treasure.workspace import Workspace
+from treasure.digest import file_sha256 as sha256_file
 
 #: The runbook's gate suite (Step 2), in its order.
 RUNBOOK_GATES = ("e2", "phase2", "determinism", "persist", "dryrun-live", "events")
@@ -51,12 +52,6 @@ def read_json_doc(path: Path) -> tuple[Any, str | None]:
         return None, f"invalid JSON at line {line}: {exc.msg}"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _is_sha(value: Any) -> bool:
