@@ -565,18 +565,24 @@ class InvariantChecker:
 
 
 @pytest.fixture(scope="session")
-def treasure_invariants(tmp_path_factory: pytest.TempPathFactory,
-                        pytestconfig: pytest.Config) -> Iterable[InvariantChecker]:
+def treasure_invariants(pytestconfig: pytest.Config) -> Iterable[InvariantChecker]:
     """Run generated cases through the engine and check every Treasure run invariant.
-    Session-scoped (safe inside ``@given``); cases run in a scratch workspace under the session's
-    tmp dir. Narrow it per test with ``@pytest.mark.treasure_invariants(skip=["determinism"])``.
+    Session-scoped (safe inside ``@given``); cases run in a scratch workspace in a temporary
+    folder (on tmpfs where there is one), removed at the end of the session. Narrow it per test with ``@pytest.mark.treasure_invariants(skip=["determinism"])``.
     Example:
         @given(case=pytest_treasure.strategies.cases(strategy="my_pkg.strats:Breakout"))
         def test_breakout_keeps_invariants(treasure_invariants, case): treasure_invariants.run(case)
     """
-    checker = InvariantChecker(tmp_path_factory.mktemp("treasure-invariants"), base_dir=pytestconfig.rootpath)
+    import shutil
+    import tempfile
+
+    from treasure.hunt.runner import scratch_parent
+
+    root = Path(tempfile.mkdtemp(prefix="treasure-invariants-", dir=scratch_parent()))
+    checker = InvariantChecker(root, base_dir=pytestconfig.rootpath)
     yield checker
     checker.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

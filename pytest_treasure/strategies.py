@@ -115,18 +115,17 @@ def _price_ticks(mantissa: int, exponent: int) -> int:
     return mantissa * 10**exponent if exponent >= 0 else max(1, mantissa // 10 ** (-exponent))
 
 
-def _scale(value: int, bps: int) -> int:
-    """``value * bps / 10000`` rounded towards zero, in exact integer arithmetic."""
+def _scale(value: int, bps: int, unit: int = _TICKS) -> int:
+    """``value * bps / unit`` rounded towards zero, in exact integer arithmetic."""
     product = value * bps
-    return product // _TICKS if product >= 0 else -((-product) // _TICKS)
+    return product // unit if product >= 0 else -((-product) // unit)
 
 
 @st.composite
 def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_bars: int, gaps: int,
               duplicates: int, outliers: int, regimes: bool, interval_ms: int | None) -> GeneratedDataset:
-    n = draw(st.integers(min_bars, max_bars))
+    n = draw(st.integers(min_bars, max_bars))  # the size first: shrinking it drops bars from the end
     interval = interval_ms if interval_ms is not None else draw(st.sampled_from(INTERVALS_MS))
-    # layout first (what is special where), then the walk: shrinking the walk keeps the layout
     offset = draw(st.integers(0, max(0, DAY_MS // interval - 1))) * interval
     start_ticks = _price_ticks(draw(st.integers(10_000, 99_999)),
                                draw(st.sampled_from((2, 0, 1, 3, 4, -1, -2, 5))))
@@ -157,8 +156,10 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
             for p in sorted(switches):
                 regime_at.append((p, draw(st.sampled_from(tuple(REGIMES)))))
 
-    moves = {kind: st.integers(low, high) for kind, (low, high, _) in REGIMES.items()}
-    wicks = {kind: st.integers(0, w) for kind, (_, _, w) in REGIMES.items()}
+    # then one (move, wick) pair per bar, in hundredths of the bar's regime's range, so the draws do
+    # not depend on the regimes: zero is a flat bar whatever the regime
+    unit = st.integers(-100, 100)
+    wick_units = st.integers(0, 100)
     t_ms: list[int] = []
     rows: list[tuple[int, int, int, int, int]] = []
     close = start_ticks
@@ -171,10 +172,10 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
         t_ms.append(t)
         while regime_idx + 1 < len(regime_at) and regime_at[regime_idx + 1][0] <= i:
             regime_idx += 1
-        regime = regime_at[regime_idx][1]
-        max_wick = REGIMES[regime][2]
-        move = draw(moves[regime])
-        wick_up = draw(wicks[regime])  # one draw for both wicks: cheaper to generate and to shrink
+        fall, rise, max_wick = REGIMES[regime_at[regime_idx][1]]
+        step, wick_unit = draw(unit), draw(wick_units)
+        move = _scale(step, rise if step > 0 else -fall, 100)
+        wick_up = wick_unit * max_wick // 100  # one draw for both wicks: cheaper to generate and to shrink
         wick_down = (wick_up * 7) % (max_wick + 1)
         volume = 100_000 + 5_000 * abs(move)  # hundredths; the engine only reports volume, so no draw
         o = close

@@ -9,7 +9,6 @@ Only ``max_minutes`` (a wall-clock budget) can cut a hunt short, and the report 
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -20,7 +19,7 @@ from typing import Any, Callable
 
 from treasure.hunt.case import Case
 from treasure.hunt.execute import MODES, make_executor
-from treasure.hunt.runner import resolve_strategy_ref
+from treasure.hunt.runner import resolve_strategy_ref, scratch_parent
 from treasure.workspace import Workspace
 
 #: Mirrors pytest_treasure.invariants.INVARIANTS (kept here so the report needs no pytest import).
@@ -102,12 +101,6 @@ class HuntReport:
         }
 
 
-def _scratch_parent() -> str | None:
-    """tmpfs when there is one: a hunt fsyncs thousands of tiny files it then throws away."""
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-
-
 def check_strategy(workspace: Workspace, ref: str, params: dict[str, Any] | None) -> None:
     """Fail fast with the loader's coded error (unknown strategy, bad params) before hunting."""
     from treasure.hunt._speedups import fast_schema_checks
@@ -136,7 +129,7 @@ def hunt(request: HuntRequest) -> HuntReport:
                         determinism=request.determinism, invariants=names)
     budget_s = None if request.max_minutes is None else request.max_minutes * 60.0
     started = time.monotonic()  # treasure: allow-nondeterminism --max-minutes is a wall-clock budget
-    root = Path(tempfile.mkdtemp(prefix="treasure-hunt-", dir=_scratch_parent()))
+    root = Path(tempfile.mkdtemp(prefix="treasure-hunt-", dir=scratch_parent()))
     executor = make_executor(request.determinism, root, base_dir=request.workspace.root)
     state: dict[str, Any] = {"failing": None, "shrinks": 0}
     generated = cases(strategy=request.strategy, params=request.params, max_bars=request.max_bars)
