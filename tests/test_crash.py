@@ -64,7 +64,7 @@ def test_kill_points_survive(reference, tmp_path):
     assert all(t.ok for t in trials), report
     states = {t.fault.spec: t.state for t in trials}
     assert states["kill@dataset_load:1"].startswith("log 0 ev, no court")
-    assert "2048 ev" in states[f"kill@bar:{reference.calls['bar'] - 200}"]
+    assert "2050 ev" in states[f"kill@bar:{reference.calls['bar'] - 200}"]
     assert "no court" in states["kill@replace:3"]
     assert "run court written, latest old" in states["kill@replace:5"]
 

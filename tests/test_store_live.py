@@ -82,13 +82,13 @@ def test_overwrite_with_a_different_run_replaces_every_row(ws, cli) -> None:
 def test_a_disk_error_at_a_db_commit_fails_the_run_and_keeps_a_clean_prefix(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws", n_bars=2600)  # two batches: the fault hits the final commit
     db = ws.data_dir / "t.db"
-    plan = FaultPlan.parse("enospc@db_commit:2")
+    plan = FaultPlan.parse("enospc@db_commit:3")  # 1: run_start + dataset_loaded, 2: first batch
     result, stored = run_stored(RunRequest(workspace=ws, run_id="a", faults=plan), db)
     assert result.status == "error" and result.court["reason"] == "STORE_IO"
     assert stored is not None and stored.status == "running" and stored.error.code == "STORE_IO"
     with StoreReader(db) as reader:
         row = reader.run("a")
-    assert row.status == "running" and row.events == 2048  # the first batch, committed before the fault
+    assert row.status == "running" and row.events == 2050  # the opening events and the first batch
     report = check_store(db)
     assert report.ok and [f.code for f in report.findings] == ["STORE_RUN_INCOMPLETE"]
     assert ws.event_log("a").read_bytes().count(b"\n") == result.court["events"]["total"]

@@ -208,9 +208,9 @@ def ssot_entries(sha: str) -> list[tuple[str, bytes, str, str | None, str]]:
         ("dataset_path_nul", edit(lambda d: d["dataset"].update(path="fixtures/data/a\u0000b.csv")),
          "PATH_INVALID", "dataset.path", "a NUL byte in a path"),
         ("duplicate_keys", text.replace(b'"risk": {', b'"risk": {"daily_loss_limit_usd": 1e9, ', 1),
-         "accepted", None,
-         "KNOWN GAP: JSON allows duplicate keys and the last one wins, so a hand-edited duplicate can shadow "
-         "a limit unnoticed; the approval lock (treasure ssot check) catches the edit"),
+         "SSOT_DUPLICATE_KEY", None,
+         "JSON allows duplicate keys and the last one wins, so a hand-edited duplicate could shadow a limit "
+         "unnoticed: the SSOT loader refuses it"),
     ]
 
 
