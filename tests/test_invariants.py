@@ -248,6 +248,23 @@ def test_orders_fail_on_an_order_left_open(good, tmp_path: Path) -> None:
     assert "never reached a terminal state" in violation(check_orders, broken).message
 
 
+def test_orders_allow_the_rounding_of_partial_fills_but_not_an_overfill(good, tmp_path: Path) -> None:
+    evidence = good[1].evidence
+    partial = first(evidence.events, "order_filled", status="partially_filled")["payload"]["order_id"]
+
+    def bump(by: float) -> Callable[[list[dict[str, Any]]], None]:
+        def change(ev: list[dict[str, Any]]) -> None:
+            for e in ev:
+                if e["event_type"] == "order_filled" and e["payload"]["order_id"] == partial:
+                    e["payload"]["fill_qty"] += by
+        return change
+
+    check_orders(with_events(evidence, tmp_path, bump(4e-11)))  # each fill_qty is rounded to 1e-10
+    qty = first(evidence.events, "order_placed", order_id=partial)["payload"]["qty"]
+    err = violation(check_orders, with_events(evidence, tmp_path, bump(qty)))
+    assert f"order {partial} filled" in err.message
+
+
 def test_orders_fail_on_a_fill_on_the_decision_bar(good, tmp_path: Path) -> None:
     case = good[0]
 
@@ -344,6 +361,24 @@ def test_engine_reports_a_run_whose_equity_goes_negative(scratch: Scratch) -> No
                      edit=lambda s: s["risk"].update(max_position_size_usd=200_000))
     case = Case(ds, {**case.ssot, "dataset": {**case.ssot["dataset"], "sha256": ds.sha256}})
     check_outcome(case, scratch.run(case, run_id="negative"))
+
+
+@pytest.mark.xfail(strict=True, reason="engine/sim: with partial_fill_prob 1 an order fills a fraction of what is "
+                                       "left on every bar, forever: fills far below instrument.qty_step, down to a "
+                                       "fill_qty that rounds to 0 and breaks the order_filled schema")
+def test_engine_partial_fills_stop_at_the_qty_step(scratch: Scratch) -> None:
+    t = [1_767_225_600_000 + i * 300_000 for i in range(40)]
+    prices = [100.0] * 40
+    bars = Bars(t, prices, prices, prices, prices, [1.0] * 40)
+    ds = GeneratedDataset(bars=bars, csv=bars_to_csv(bars), interval_ms=300_000)
+    case = make_case(strategy=SCRIPTED, params={"intents": {"0": [["buy", 0.5, "one order"]]}},
+                     edit=lambda s: s["execution"].update(partial_fill_prob=1.0, partial_fill_min_ratio=0.5))
+    case = Case(ds, {**case.ssot, "dataset": {**case.ssot["dataset"], "sha256": ds.sha256}})
+    outcome = scratch.run(case, run_id="dust")
+    check_outcome(case, outcome)
+    step = case.ssot["instrument"]["qty_step"]
+    dust = [q for q in (e["payload"]["fill_qty"] for e in outcome.evidence.of_type("order_filled")) if q < step]
+    assert not dust, f"fills below qty_step {step}: {dust}"
 
 
 # --------------------------------------------------------------------------------------------
