@@ -363,9 +363,6 @@ def test_engine_reports_a_run_whose_equity_goes_negative(scratch: Scratch) -> No
     check_outcome(case, scratch.run(case, run_id="negative"))
 
 
-@pytest.mark.xfail(strict=True, reason="engine/sim: with partial_fill_prob 1 an order fills a fraction of what is "
-                                       "left on every bar, forever: fills far below instrument.qty_step, down to a "
-                                       "fill_qty that rounds to 0 and breaks the order_filled schema")
 def test_engine_partial_fills_stop_at_the_qty_step(scratch: Scratch) -> None:
     t = [1_767_225_600_000 + i * 300_000 for i in range(40)]
     prices = [100.0] * 40

@@ -46,6 +46,7 @@ from treasure.errors import (
 )
 from treasure.events import EventBus, EventSink, JsonlSink
 from treasure.execution import ExecReport, Fill, Order, create_adapter
+from treasure.execution.messages import quantize
 from treasure.jsonio import atomic_write_bytes, atomic_write_json
 from treasure.metrics import r10, summarize
 from treasure.portfolio import Portfolio
@@ -218,14 +219,6 @@ def _json_safe(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
     return False
-
-
-def quantize(qty: float, step: float) -> float:
-    """Round down to a multiple of ``step``, forgiving float noise (a millionth of a step), so
-    selling exactly what was bought yields exactly zero rather than a dust position."""
-    steps = qty / step
-    nearest = round(steps)
-    return (nearest if abs(steps - nearest) < 1e-6 else math.floor(steps)) * step
 
 
 def _day(ts_ms: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from treasure.execution.base import ExecutionAdapter, register_adapter
-from treasure.execution.messages import ExecReport, Fill, Order
+from treasure.execution.messages import ExecReport, Fill, Order, quantize
 from treasure.strategy.base import Bar
 
 
@@ -41,6 +41,12 @@ class SimAdapter(ExecutionAdapter):
     def __init__(self, *, execution: Any, **_: Any) -> None:
         self.model = FillModel(execution)
         self._open: dict[str, list] = {}  # order_id -> [order, remaining]
+        self.qty_step = 1e-8
+
+    def start(self, *, rng: Any, config: Any, symbol: str) -> None:
+        super().start(rng=rng, config=config, symbol=symbol)
+        if config is not None:
+            self.qty_step = config.qty_step
 
     def submit(self, order: Order) -> list[ExecReport]:
         self._open[order.order_id] = [order, order.qty]
@@ -66,7 +72,10 @@ class SimAdapter(ExecutionAdapter):
             qty = remaining
             if model.partial_prob > 0.0 and self.rng.random() < model.partial_prob:
                 ratio = model.partial_min + (1.0 - model.partial_min) * float(self.rng.random())
-                qty = remaining * ratio
+                # a venue fills whole lots: a part below one step, or leaving less than one, is all
+                part = quantize(remaining * ratio, self.qty_step)
+                if part > 0.0 and remaining - part >= self.qty_step:
+                    qty = part
             price = model.price(order.side, bar.open)
             fill = Fill(order_id, order.side, qty, price, model.fee(qty, price), bar.idx, bar.t_ms)
             left = remaining - qty
