@@ -19,7 +19,7 @@ import pytest
 from pytest_treasure import registry
 from pytest_treasure.session import STATE_KEY, WIRE_KEY, GateSession, get_state
 
-pytest_plugins = ["pytest_treasure.profiles", "pytest_treasure.fixtures"]
+pytest_plugins = ["pytest_treasure.profiles", "pytest_treasure.fixtures", "pytest_treasure.invariants"]
 
 MARKER = "gate"
 REPORT_NAME = "gates.json"

@@ -39,8 +39,6 @@ from typing import NamedTuple
 
 import pytest
 
-# The invariants fixture and marker (loaded with the profiles until plugin.py lists it itself).
-pytest_plugins = ["pytest_treasure.invariants"]
 
 PROFILES = ("ci", "dev", "hunt")
 ENV = "HYPOTHESIS_PROFILE"

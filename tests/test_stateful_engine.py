@@ -32,7 +32,6 @@ from treasure.data import Bars, bars_to_csv
 from treasure.data.dataset import find_duplicates, find_gaps
 from treasure.engine import RunRequest
 from treasure.errors import TreasureError
-from treasure.hunt._speedups import fast_schema_checks
 from treasure.hunt.case import DATASET_PATH, Case, GeneratedDataset
 from treasure.hunt.runner import Evidence, Outcome, Scratch
 from treasure.hunt.scripted import REF as SCRIPTED
@@ -119,8 +118,7 @@ class EngineMachine(RuleBasedStateMachine):
         request = RunRequest(workspace=self.ws, ssot_path=ssot_path, run_id=RUN_ID, overwrite=True,
                              validate_events=False)
         try:
-            with fast_schema_checks():
-                result, stored = run_stored(request, db_path=self.db)
+            result, stored = run_stored(request, db_path=self.db)
         except TreasureError as exc:  # the engine must not raise once a run started: clean_run says so
             check_outcome(case, Outcome("raised", error=exc.to_dict()))
             raise
@@ -193,8 +191,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule()
     def restart_from_persistence(self) -> None:
         for source in ("db", "events"):
-            with fast_schema_checks():
-                result = replay(self.ws, RUN_ID, source=source, db_path=self.db)
+            result = replay(self.ws, RUN_ID, source=source, db_path=self.db)
             assert result.identical, f"replay from {source} differs: {result.notes} {result.diff_path}"
         report = check_store(self.db)
         assert report.ok, report.render()

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import fastjsonschema
 import jsonschema
+import orjson
 from jsonschema import Draft202012Validator
 
 from treasure.errors import ConfigError, EventLogError, TreasureError
@@ -29,14 +30,29 @@ def schema_name(path: Path) -> str:
     return path.name[: -len(_SUFFIX)]
 
 
+_VALID_SCHEMAS: set[bytes] = set()
+
+
 def check_schema(schema: Any, *, source: str) -> None:
-    """Refuse a file that is not a valid draft 2020-12 schema, naming the bad keyword."""
+    """Refuse a file that is not a valid draft 2020-12 schema, naming the bad keyword.
+
+    Checking against the meta-schema costs ~50 ms a schema and is a pure function of the
+    document, so a schema that passed once (same canonical content) is not checked again.
+    """
+    try:
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        key = None
+    if key is not None and key in _VALID_SCHEMAS:
+        return
     try:
         Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         field = "/".join(str(p) for p in exc.absolute_path) or None
         raise ConfigError("SCHEMA_INVALID", f"not a valid JSON Schema: {exc.message}",
                           path=source, field=field) from exc
+    if key is not None:
+        _VALID_SCHEMAS.add(key)
 
 
 def first_error(validator: Draft202012Validator, document: Any) -> jsonschema.ValidationError | None:

@@ -26,7 +26,6 @@ import numpy as np
 import orjson
 
 from treasure.errors import TreasureError
-from treasure.hunt._speedups import fast_schema_checks
 from treasure.hunt.case import Case
 from treasure.workspace import Workspace, init_workspace
 
@@ -146,19 +145,18 @@ def run_staged(workspace: Workspace, ssot_path: Path, run_id: str = RUN_ID) -> O
 
     request = RunRequest(workspace=workspace, ssot_path=ssot_path, run_id=run_id, overwrite=True,
                          validate_events=False)
-    with fast_schema_checks():
-        try:
-            prep = prepare_run(request)
-        except TreasureError as exc:
-            return Outcome("refused", error=exc.to_dict())
-        except Exception:  # noqa: BLE001 - the point is to catch what should not escape
-            return Outcome("crashed", traceback=traceback.format_exc())
-        try:
-            result = execute_run(prep)
-        except TreasureError as exc:
-            return Outcome("raised", error=exc.to_dict())
-        except Exception:  # noqa: BLE001
-            return Outcome("crashed", traceback=traceback.format_exc())
+    try:
+        prep = prepare_run(request)
+    except TreasureError as exc:
+        return Outcome("refused", error=exc.to_dict())
+    except Exception:  # noqa: BLE001 - the point is to catch what should not escape
+        return Outcome("crashed", traceback=traceback.format_exc())
+    try:
+        result = execute_run(prep)
+    except TreasureError as exc:
+        return Outcome("raised", error=exc.to_dict())
+    except Exception:  # noqa: BLE001
+        return Outcome("crashed", traceback=traceback.format_exc())
     evidence, missing = load_evidence(workspace, result.run_id)
     return Outcome(result.status, error=result.error.to_dict() if result.error else None, evidence=evidence,
                    missing=missing)

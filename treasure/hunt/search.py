@@ -103,11 +103,9 @@ class HuntReport:
 
 def check_strategy(workspace: Workspace, ref: str, params: dict[str, Any] | None) -> None:
     """Fail fast with the loader's coded error (unknown strategy, bad params) before hunting."""
-    from treasure.hunt._speedups import fast_schema_checks
     from treasure.strategy import load_strategy
 
-    with fast_schema_checks():
-        load_strategy(resolve_strategy_ref(ref, workspace.root), params or {}, base_dir=workspace.root)
+    load_strategy(resolve_strategy_ref(ref, workspace.root), params or {}, base_dir=workspace.root)
 
 
 def hunt(request: HuntRequest) -> HuntReport:
