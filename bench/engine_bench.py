@@ -13,7 +13,6 @@ crossover on the very last bar can leave one trade open in one engine and not an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -25,7 +24,7 @@ import numpy as np
 
 from treasure.data import bars_to_csv, generate_bars
 from treasure.engine import RunRequest, run
-from treasure.workspace import init_workspace
+from treasure.workspace import init_workspace, pin_dataset
 
 FAST, SLOW, ORDER_USD, FEE_BPS = 10, 30, 8000.0, 5.0
 
@@ -34,10 +33,8 @@ def make_workspace(root: Path, n_bars: int) -> tuple[Path, bytes]:
     ws = init_workspace(root / "ws")
     bars = generate_bars(n_bars=n_bars, seed=7, interval_ms=60_000)
     csv = bars_to_csv(bars)
-    path = ws.root / "data" / "bench.csv"
-    path.write_bytes(csv)
+    pin_dataset(ws, csv, "data/bench.csv", interval_ms=60_000)
     ssot = json.loads(ws.ssot_path.read_text())
-    ssot["dataset"].update(path="data/bench.csv", sha256=hashlib.sha256(csv).hexdigest(), interval_ms=60_000)
     ssot["strategy"] = {"name": "sma_crossover", "params": {"fast": FAST, "slow": SLOW, "order_usd": ORDER_USD}}
     ssot["execution"].update(fees={"taker_bps": FEE_BPS, "min_fee_usd": 0}, slippage={"model": "fixed_bps", "bps": 0},
                              partial_fill_prob=0.0)

@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -45,18 +44,16 @@ from treasure.eventlog import read_events, verify_log
 from treasure.store import StoreReader, StoreWriter, backup_db, check_store, ingest_log
 from treasure.store import rows, schema
 from treasure.store.writer import CACHE_KIB
-from treasure.workspace import Workspace, init_workspace
+from treasure.workspace import Workspace, init_workspace, pin_dataset
 
 RUN_ID = "bench"
 
 
 def make_run(root: Path, n_bars: int) -> Workspace:
     ws = init_workspace(root / "ws")
-    csv = bars_to_csv(generate_bars(n_bars=n_bars, seed=7))
-    rel = "fixtures/data/bench.csv"
-    (ws.root / rel).write_bytes(csv)
+    pin_dataset(ws, bars_to_csv(generate_bars(n_bars=n_bars, seed=7)), "fixtures/data/bench.csv",
+                interval_ms=synth.DEFAULT_INTERVAL_MS)
     ssot = json.loads(ws.ssot_path.read_text())
-    ssot["dataset"].update(path=rel, sha256=hashlib.sha256(csv).hexdigest(), interval_ms=synth.DEFAULT_INTERVAL_MS)
     ssot["strategy"] = {"name": "sma_crossover", "params": {"fast": 2, "slow": 5, "order_usd": 500}}
     ssot["risk"]["daily_loss_limit_usd"] = 1e9  # never halt: the whole dataset is one run
     ws.ssot_path.write_text(json.dumps(ssot, indent=2))

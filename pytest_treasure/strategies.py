@@ -443,22 +443,6 @@ class EventStream:
         return target
 
 
-class _MemorySink:
-    def __init__(self) -> None:
-        self.lines: list[bytes] = []
-        self.events: list[dict[str, Any]] = []
-
-    def write(self, events: list[dict[str, Any]], lines: list[bytes]) -> None:
-        self.events.extend(events)
-        self.lines.extend(lines)
-
-    def checkpoint(self, *, durable: bool) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 _RUN_ID_ALPHABET = string.ascii_letters + string.digits
 _STEP_KINDS = ("intent", "fill", "reject", "limit", "gap", "duplicate", "log", "day_end", "cancel",
                "adapter_error")
@@ -468,12 +452,12 @@ _SHA = "0" * 64
 @st.composite
 def _event_streams(draw: Callable[[SearchStrategy[Any]], Any], *, min_events: int, max_events: int,
                    run_id: str | None) -> EventStream:
-    from treasure.events import EventBus
+    from treasure.events import EventBus, MemorySink
 
     rid = run_id or draw(st.text(_RUN_ID_ALPHABET, min_size=1, max_size=12))
     interval = draw(st.sampled_from(INTERVALS_MS))
     now = BASE_MS + draw(st.integers(0, 1000)) * interval
-    sink = _MemorySink()
+    sink = MemorySink()
     bus = EventBus(rid, [sink])
     target = draw(st.integers(min_events, max_events))
     money = st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False)

@@ -123,3 +123,21 @@ def test_atomic_json_round_trip_and_torn_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         read_json(path, code="X_JSON")
     assert info.value.code == "X_JSON" and info.value.line == 1
+
+
+def test_pin_dataset_writes_the_file_and_pins_it(workspace):
+    import hashlib
+    import json
+
+    from treasure.engine import RunRequest, run
+    from treasure.workspace import pin_dataset
+
+    data = b"t_ms,open,high,low,close,volume\n1767225600000,1,1,1,1,1\n1767225660000,1,1,1,1,1\n"
+    path = pin_dataset(workspace, data, "data/pinned.csv", interval_ms=60_000)
+    assert path.read_bytes() == data
+    dataset = json.loads(workspace.ssot_path.read_text())["dataset"]
+    assert dataset["path"] == "data/pinned.csv" and dataset["interval_ms"] == 60_000
+    assert dataset["sha256"] == hashlib.sha256(data).hexdigest() and dataset["on_gap"] == "warn"
+    assert run(RunRequest(workspace=workspace, strategy="buy_and_hold")).status == "complete"
+    with pytest.raises(WorkspaceError):
+        pin_dataset(workspace, data, "../outside.csv")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from treasure.canonical import canonical_bytes
-from treasure.events import GENESIS_HASH, EventBus, JsonlSink, hashed_body, seal
+from treasure.events import GENESIS_HASH, EventBus, JsonlSink, MemorySink, hashed_body, seal
 
 
 def _event(payload):
@@ -39,22 +39,9 @@ def test_hash_member_inside_payload_does_not_confuse_the_cut():
     assert stated == digest and hashlib.sha256(body).hexdigest() == digest
 
 
-class ListSink:
-    def __init__(self):
-        self.lines, self.checkpoints = [], []
-
-    def write(self, events, lines):
-        self.lines.extend(lines)
-
-    def checkpoint(self, *, durable):
-        self.checkpoints.append(durable)
-
-    def close(self):
-        pass
-
 
 def test_bus_numbers_and_chains_events_and_batches_writes():
-    sink = ListSink()
+    sink = MemorySink()
     bus = EventBus("r1", [sink], batch_size=3)
     for i in range(7):
         bus.emit(i, "SYS", "strategy_log", "INFO", {"i": i})

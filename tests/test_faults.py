@@ -8,7 +8,6 @@ pinned with ``xfail(strict=True)`` until fixed (see docs/robustness.md, "Known g
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from treasure.errors import ConfigError, EventLogError, TreasureError
 from treasure.eventlog import read_events, verify_log
 from treasure.execution import ExecReport, ExecutionAdapter, register_adapter
 from treasure.faults import Fault, FaultPlan, chain, seeded_kill_points
-from treasure.workspace import Workspace, init_workspace
+from treasure.workspace import Workspace, init_workspace, pin_dataset
 
 # -- helpers ---------------------------------------------------------------------------------------
 
@@ -30,12 +29,8 @@ from treasure.workspace import Workspace, init_workspace
 def pinned_workspace(root: Path, *, n_bars: int, seed: int = 5) -> Workspace:
     """A workspace whose SSOT pins a synthetic dataset of ``n_bars`` (independent of fixtures/)."""
     ws = init_workspace(root)
-    raw = bars_to_csv(generate_bars(n_bars=n_bars, seed=seed))
-    (ws.root / "fixtures" / "data" / "faults.csv").write_bytes(raw)
-    doc = json.loads(ws.ssot_path.read_text())
-    doc["dataset"].update(path="fixtures/data/faults.csv", sha256=hashlib.sha256(raw).hexdigest(),
-                          interval_ms=300_000)
-    ws.ssot_path.write_text(json.dumps(doc, indent=2))
+    pin_dataset(ws, bars_to_csv(generate_bars(n_bars=n_bars, seed=seed)), "fixtures/data/faults.csv",
+                interval_ms=300_000)
     return ws
 
 

@@ -9,7 +9,6 @@ new one gets an ``xfail(strict=True)`` test and a line in docs/robustness.md, "K
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from treasure.data import bars_to_csv, generate_bars
 from treasure.errors import RunError, TreasureError, WorkspaceError
-from treasure.workspace import Workspace, check_run_id, init_workspace
+from treasure.workspace import Workspace, check_run_id, init_workspace, pin_dataset
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
 
@@ -26,10 +25,7 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="symlinks need privilege
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
     ws = init_workspace(tmp_path / "ws")
-    raw = bars_to_csv(generate_bars(n_bars=200, seed=4))
-    (ws.root / "fixtures" / "data" / "paths.csv").write_bytes(raw)
-    edit_ssot(ws, lambda d: d["dataset"].update(path="fixtures/data/paths.csv",
-                                               sha256=hashlib.sha256(raw).hexdigest(), interval_ms=300_000))
+    pin_dataset(ws, bars_to_csv(generate_bars(n_bars=200, seed=4)), "fixtures/data/paths.csv", interval_ms=300_000)
     return ws
 
 

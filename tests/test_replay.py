@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_store_support import DENSE, ListSink, make_workspace
+from test_store_support import DENSE, make_workspace
 
 from treasure.errors import TreasureError
 from treasure.eventlog import read_events
-from treasure.events import EventBus
+from treasure.events import EventBus, MemorySink
 from treasure.replay import replay
 
 STRATEGY_FILE = '''from treasure.strategy.builtin import SmaCrossover
@@ -123,7 +123,7 @@ def test_tampered_reports_give_a_written_diff_and_exit_2(ws, cli) -> None:
 def test_a_resealed_but_different_log_differs_at_the_right_event(ws) -> None:
     events = list(read_events(ws.event_log("a")))
     target = next(e for e in events if e["event_type"] == "order_filled")
-    sink = ListSink()
+    sink = MemorySink()
     bus = EventBus("a", [sink])
     for event in events:
         payload = dict(event["payload"])

@@ -137,9 +137,9 @@ def test_a_log_of_a_different_run_under_a_stored_id_is_a_conflict(runs, contract
     from treasure.eventlog import read_events
     from treasure.events import EventBus
 
-    from test_store_support import ListSink
+    from treasure.events import MemorySink
 
-    sink = ListSink()
+    sink = MemorySink()
     bus = EventBus("r1", [sink])
     for event in read_events(runs.log("r2")):
         bus.emit(event["ts_ms"], event["category"], event["event_type"], event["level"], event["payload"])

@@ -9,7 +9,6 @@ tests that modify evidence copy it first.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections import Counter
@@ -22,8 +21,8 @@ import pytest
 from treasure.data import bars_to_csv, generate_bars
 from treasure.data import synth
 from treasure.engine import RunRequest, RunResult, run
-from treasure.events import EventBus
-from treasure.workspace import Workspace, init_workspace
+from treasure.events import EventBus, MemorySink
+from treasure.workspace import Workspace, init_workspace, pin_dataset
 
 DENSE = {"name": "sma_crossover", "params": {"fast": 2, "slow": 5, "order_usd": 8000}}
 RUN_SEEDS = {"r1": 1, "r2": 2, "r3": 3}
@@ -33,11 +32,9 @@ def make_workspace(root: Path, *, n_bars: int = 2500, seed: int = 11, strategy: 
                    persistence: dict[str, Any] | None = None) -> Workspace:
     """A fresh workspace whose SSOT pins a generated dataset and the given strategy."""
     ws = init_workspace(root)
-    csv = bars_to_csv(generate_bars(n_bars=n_bars, seed=seed))
-    rel = f"fixtures/data/gen_{n_bars}_{seed}.csv"
-    (ws.root / rel).write_bytes(csv)
+    pin_dataset(ws, bars_to_csv(generate_bars(n_bars=n_bars, seed=seed)), f"fixtures/data/gen_{n_bars}_{seed}.csv",
+                interval_ms=synth.DEFAULT_INTERVAL_MS)
     ssot = json.loads(ws.ssot_path.read_text())
-    ssot["dataset"].update(path=rel, sha256=hashlib.sha256(csv).hexdigest(), interval_ms=synth.DEFAULT_INTERVAL_MS)
     ssot["strategy"] = strategy
     if persistence is not None:
         ssot["persistence"] = persistence
@@ -83,23 +80,6 @@ def copy_run(runs: RunSet, run_id: str, dest: Path) -> tuple[Path, Path]:
 
 
 # synthetic sealed streams --------------------------------------------------------------------
-class ListSink:
-    """An EventSink keeping what it receives."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.lines: list[bytes] = []
-
-    def write(self, events: list[dict[str, Any]], lines: list[bytes]) -> None:
-        self.events.extend(events)
-        self.lines.extend(lines)
-
-    def checkpoint(self, *, durable: bool) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
 
 @dataclass
 class Sealed:
@@ -115,7 +95,7 @@ def sealed_run(run_id: str, *, orders: int = 3, seed: int = 0, status: str = "co
     """A small hash-chained run built with the real EventBus: run_start, per order an
     order_placed + order_filled + position_updated, run_end; plus minimal matching reports.
     ``after_end`` appends that many strategy_log events after run_end (an impossible log)."""
-    sink = ListSink()
+    sink = MemorySink()
     bus = EventBus(run_id, [sink])
     t = 1_767_225_600_000 + seed * 1000
     bus.emit(t, "SYS", "run_start", "INFO", {

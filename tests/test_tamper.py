@@ -20,17 +20,13 @@ from treasure.errors import ConfigError, DataError, EventLogError
 from treasure.events import seal
 from treasure.eventlog import verify_log
 from treasure.lock import LOCK_NAME, approve, check_tamper, compute_lock, read_lock
-from treasure.workspace import Workspace, init_workspace
+from treasure.workspace import Workspace, init_workspace, pin_dataset
 
 
 def pinned_workspace(root: Path, *, n_bars: int = 400, seed: int = 9) -> Workspace:
     ws = init_workspace(root)
-    raw = bars_to_csv(generate_bars(n_bars=n_bars, seed=seed))
-    (ws.root / "fixtures" / "data" / "tamper.csv").write_bytes(raw)
-    doc = json.loads(ws.ssot_path.read_text())
-    doc["dataset"].update(path="fixtures/data/tamper.csv", sha256=hashlib.sha256(raw).hexdigest(),
-                          interval_ms=300_000)
-    ws.ssot_path.write_text(json.dumps(doc, indent=2))
+    pin_dataset(ws, bars_to_csv(generate_bars(n_bars=n_bars, seed=seed)), "fixtures/data/tamper.csv",
+                interval_ms=300_000)
     return ws
 
 

@@ -107,6 +107,25 @@ class JsonlSink:
             pass
 
 
+class MemorySink:
+    """Keeps sealed events in memory: for building logs in code (strategies, tests) without a file."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.lines: list[bytes] = []
+        self.checkpoints: list[bool] = []
+
+    def write(self, events: list[dict[str, Any]], lines: list[bytes]) -> None:
+        self.events.extend(events)
+        self.lines.extend(lines)
+
+    def checkpoint(self, *, durable: bool) -> None:
+        self.checkpoints.append(durable)
+
+    def close(self) -> None:
+        pass
+
+
 class EventBus:
     """Numbers, chains and fans out events; counts them for the court report."""
 

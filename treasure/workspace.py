@@ -173,6 +173,28 @@ class Workspace:
             folder.mkdir(parents=True, exist_ok=True)
 
 
+def pin_dataset(workspace: Workspace, data: bytes, rel_path: str, *, interval_ms: int | None = None) -> Path:
+    """Write ``data`` as the workspace's dataset at ``rel_path`` and pin it in the SSOT.
+
+    What an operator does by hand after re-fetching data (copy the file, update
+    ``dataset.path`` and ``dataset.sha256``), done in one place for tools, tests and benchmarks.
+    The rest of the SSOT is left as it is; the SSOT is replaced atomically.
+    """
+    import hashlib
+    import json
+
+    from treasure.jsonio import atomic_write_bytes
+
+    target = workspace.resolve_inside(rel_path, field="dataset.path")
+    atomic_write_bytes(target, data)
+    ssot = json.loads(workspace.ssot_path.read_text())
+    ssot["dataset"].update(path=rel_path, sha256=hashlib.sha256(data).hexdigest())
+    if interval_ms is not None:
+        ssot["dataset"]["interval_ms"] = interval_ms
+    atomic_write_bytes(workspace.ssot_path, (json.dumps(ssot, indent=2) + "\n").encode())
+    return target
+
+
 def _checked_path(path: str | os.PathLike[str], *, field: str | None, source: str | None) -> Path:
     text = os.fspath(path)
     if not text or "\x00" in str(text):
