@@ -115,6 +115,17 @@ _REGISTRY: dict[str, Code | str] = {
         "holds the context)"),
     "INTENT_INVALID": Code(INPUT, "an intent needs side 'buy' or 'sell' and a finite qty > 0"),
     # workspace / files
+    # signing key and anchored evidence
+    "KEY_IN_WORKSPACE": Code(INPUT, "keep the signing key outside every workspace: `treasure keys init` "
+        "without --path uses $XDG_CONFIG_HOME/treasure/signing_key.pem"),
+    "KEY_EXISTS": Code(INPUT, "a key is already configured; pass --force to replace it (its signatures "
+        "then no longer verify)"),
+    "KEY_MISSING": Code(ENVIRONMENT, "create one with `treasure keys init`, or unset TREASURE_SIGNING_KEY"),
+    "KEY_INVALID": Code(ENVIRONMENT, "the key file must be an Ed25519 PEM key made by `treasure keys init`"),
+    "KEY_IO": Code(ENVIRONMENT, "check the permissions of the key's folder"),
+    "KEY_CRYPTO_MISSING": Code(ENVIRONMENT, "install the signing extra: pip install 'treasure[sign]'"),
+    "ANCHOR_UNREADABLE": Code(CHECK, "the run's manifest or report is not valid JSON: restore the run's "
+        "reports from a backup, or re-run it"),
     "WORKSPACE_MISSING": Code(INPUT, "run inside a workspace or pass --workspace (`treasure init DIR` "
         "makes one)"),
     "WORKSPACE_EXISTS": Code(INPUT, "choose an empty or new directory"),

@@ -52,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
     ws = Workspace.at(args.workspace)
     if args.action == "anchor":
         if not args.run_id:
-            raise TreasureError("ARGS_INVALID", "keys anchor needs a RUN_ID")
+            raise TreasureError("CLI_USAGE", "keys anchor needs a RUN_ID")
         manifest = anchor.anchor_run(ws.root, args.run_id, keys.load_signing_key(workspace=ws.root))
         emit(args, f"anchored {args.run_id} (key {manifest['key_id'] or 'none: ledger only'})", manifest)
         return 0
