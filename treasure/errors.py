@@ -82,6 +82,18 @@ _REGISTRY: dict[str, Code | str] = {
         "--dataset to run on it explicitly (recorded as a finding), or update dataset.sha256 in the SSOT"),
     "DATA_CHANGED": Code(CHECK, "the dataset file changed while the run was reading it; re-run on a "
         "stable copy"),
+    "DATA_TIME_UNIT": Code(INPUT, "t_ms must be milliseconds since 1970 UTC; convert the file with "
+        "`treasure data import FILE --time-unit s|us|ns` (it writes fixtures/data/NAME.csv and pins it)"),
+    "DATA_IMPORT": Code(INPUT, "the file could not be read as OHLCV bars at that line and column; fix it "
+        "or name the columns with `treasure data import FILE --time-col NAME --columns open,high,low,close,volume`"),
+    "DATA_IMPORT_EXISTS": Code(INPUT, "choose another --name, or pass --force to replace the workspace's "
+        "dataset of that name"),
+    "CALENDAR_UNKNOWN": Code(INPUT, "set dataset.calendar to '24/7', 'weekdays' or an exchange code "
+        "exchange-calendars knows (e.g. XNYS, XLON)"),
+    "CALENDAR_UNAVAILABLE": Code(ENVIRONMENT, "pip install exchange-calendars, or set dataset.calendar to "
+        "'24/7' or 'weekdays'"),
+    "CALENDAR_RANGE": Code(INPUT, "the exchange's calendar does not cover the dataset's dates; use "
+        "dataset.calendar 'weekdays', or data within the calendar's range"),
     # the command line (argparse errors, --out targets, option values)
     "CLI_USAGE": Code(INPUT, "`treasure --help` lists the commands; `treasure COMMAND --help` their "
         "options"),
@@ -111,6 +123,8 @@ _REGISTRY: dict[str, Code | str] = {
     "STRATEGY_INVALID": Code(INPUT, "a strategy subclasses treasure.Strategy and accepts its params as "
         "keywords"),
     "STRATEGY_PARAMS": Code(INPUT, "fix strategy.params in the SSOT to match the strategy's parameters"),
+    "PLUGIN_CONFLICT": Code(INPUT, "two installed `treasure` entry-point plugins declare the same adapter or "
+        "strategy name differently: uninstall or rename one (`pip show` names the packages)"),
     "STRATEGY_FAILED": Code(ENVIRONMENT, "the strategy raised; fix the strategy code (the event log "
         "holds the context)"),
     "INTENT_INVALID": Code(INPUT, "an intent needs side 'buy' or 'sell' and a finite qty > 0"),
@@ -138,6 +152,8 @@ _REGISTRY: dict[str, Code | str] = {
         "ssot approve`"),
     "LOCK_INVALID": Code(CHECK, "spec/ssot.lock is not a lock written by `treasure ssot approve`; "
         "restore it from version control or re-approve"),
+    "LOCK_REFUSED": Code(INPUT, "only regular JSON files inside the workspace can be approved: replace the "
+        "symlink or non-JSON file under spec/ or truth/ with the real JSON file, then `treasure ssot approve`"),
     "TAMPER_SSOT": Code(CHECK, "spec/ssot.json changed since its approval: review the change (git diff), "
         "then `treasure ssot approve`, or restore the approved file"),
     "TAMPER_SCHEMA": Code(CHECK, "a schema changed since approval: review it (git diff), then `treasure "
@@ -199,6 +215,8 @@ _REGISTRY: dict[str, Code | str] = {
         "it to finish"),
     "STORE_IO": Code(ENVIRONMENT, "check free disk space and permissions of the database folder, then "
         "retry"),
+    "STORE_FOREIGN_OBJECT": Code(CHECK, "someone added triggers, views or tables to the run DB: `treasure db "
+        "check` lists them; restore the DB from a backup (`treasure db restore`) before writing to it"),
     "STORE_ERROR": Code(ENVIRONMENT, "run `treasure db check`; if it fails, restore the DB from a backup"),
     "STORE_CONFLICT": Code(CHECK, "the DB already holds different content under this key: use another "
         "--run-id, re-run with --overwrite to replace the run, or inspect with `treasure db check`"),
@@ -240,8 +258,11 @@ _REGISTRY: dict[str, Code | str] = {
     "ALERT_UNKNOWN": Code(INPUT, "list pending alerts with `treasure ack` (no arguments) or `treasure "
         "status`"),
     "ALERT_AMBIGUOUS": Code(INPUT, "type more characters of the alert id"),
-    "ALERTS_STORE": Code(CHECK, "data/alerts.json is not a valid ack store: restore it from backup, or "
-        "delete it and acknowledge the pending alerts again"),
+    "ALERTS_STORE": Code(CHECK, "data/alerts.jsonl (alerts and acks, append-only) or the legacy "
+        "data/alerts.json has a bad line: restore it from backup (a torn last line is ignored); do not "
+        "delete it, that forgets pending alerts"),
+    "ALERT_INVALID": Code(INPUT, "raise_alert(ws, code, level, source, detail, run_id): level is WARN, "
+        "ERROR or CRITICAL; source is lower-case letters (recon, run, emergency)"),
     "HALT_REASON": Code(INPUT, "say why: `treasure halt --reason \"...\"` (the reason goes to "
         "data/emergency.log)"),
     "RESUME_GATES_UNAVAILABLE": Code(ENVIRONMENT, "this installation has no `treasure verify` (the gates "
@@ -273,6 +294,12 @@ _REGISTRY: dict[str, Code | str] = {
         "run's symbol"),
     "RECON_OF_RECON": Code(INPUT, "pass the reconciled run's id (without 'recon-'): recon logs hold no "
         "orders"),
+    "RECON_NO_SESSIONS": Code(CHECK, "derive the run's recorded live sessions from its own evidence with "
+        "`treasure recon record RUN_ID` (writes fixtures/live/runs/RUN_ID/)"),
+    "RECON_RECORD_FAILED": Code(CHECK, "the run has too few filled orders to derive faulty sessions from; "
+        "record a longer run (more bars), or lower recon.max_mismatches for the threshold sessions"),
+    "RECON_SESSIONS_EXIST": Code(INPUT, "the run's recorded sessions differ from what its evidence gives "
+        "today: `treasure recon record RUN_ID --overwrite` replaces them"),
 
 }
 

@@ -283,16 +283,27 @@ def read_lock(ws: Workspace) -> LockState:
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DbState:
-    """``state``: disabled | absent (enabled, not created yet) | ok | broken | unknown (no SSOT)."""
+    """``state``: disabled | absent (enabled, not created yet) | ok | broken | unknown (no SSOT).
+
+    ``in_use``: a database file exists at the configured path (``persistence.db_path``, default
+    data/treasure.db), whatever ``persistence.enabled`` says: ``treasure run --db`` writes there
+    without the SSOT enabling persistence, and a DB that exists is one operations must check and
+    back up."""
 
     enabled: bool
     path: Path | None
     state: str
     detail: str = ""
+    in_use: bool = False
+
+    @property
+    def relevant(self) -> bool:
+        """Enabled in the SSOT, or in use: the checklists and status must look at it."""
+        return self.enabled or self.in_use
 
     def to_dict(self, ws: Workspace) -> dict[str, Any]:
         return {"enabled": self.enabled, "path": ws.relative(self.path) if self.path else None,
-                "state": self.state, "detail": self.detail}
+                "state": self.state, "detail": self.detail, "in_use": self.in_use}
 
 
 def read_ssot(ws: Workspace) -> tuple[dict[str, Any] | None, str | None]:
@@ -320,12 +331,12 @@ def check_db(path: Path, *, full: bool = False) -> tuple[bool, str]:
     """Open read-only and run SQLite's own check; ``(ok, detail)``. Never writes to the file.
     With treasure.store installed, the file must also be a Treasure run DB (its application id)."""
     try:
-        from treasure.store import open_db
+        from treasure.store import open_readonly
     except ImportError:
-        open_db = None
-    if open_db is not None:
+        open_readonly = None
+    if open_readonly is not None:
         try:
-            open_db(path, create=False, migrate=False).close()
+            open_readonly(path).close()
         except TreasureError as exc:
             return False, f"{exc.code}: {exc.message}"
     try:
@@ -353,17 +364,26 @@ def read_db(ws: Workspace, ssot: dict[str, Any] | None = None) -> DbState:
     enabled, path, problem = db_path(ws, ssot)
     if problem is not None:
         return DbState(enabled, None, "broken" if enabled else "disabled", problem)
-    if not enabled:
-        return DbState(False, path, "disabled", "persistence.enabled is false")
     assert path is not None
+    if not enabled:
+        if not (path.exists() or path.is_symlink()):
+            return DbState(False, path, "disabled", "persistence.enabled is false and no database exists at "
+                           f"{ws.relative(path)}")
+        if path.is_dir():
+            return DbState(False, path, "broken", "persistence.enabled is false, but the DB path is a directory",
+                           in_use=True)
+        ok, detail = check_db(path)
+        return DbState(False, path, "ok" if ok else "broken",
+                       f"{detail}; in use (written by `treasure run --db`; persistence.enabled is false)",
+                       in_use=True)
     if not path.exists():
         writable = path.parent.is_dir() or not path.parent.exists()
         return DbState(True, path, "absent", "not created yet: the first run with --db creates it"
                        if writable else f"{path.parent} is not a folder")
     if path.is_dir():
-        return DbState(True, path, "broken", "is a directory")
+        return DbState(True, path, "broken", "is a directory", in_use=True)
     ok, detail = check_db(path)
-    return DbState(True, path, "ok" if ok else "broken", detail)
+    return DbState(True, path, "ok" if ok else "broken", detail, in_use=True)
 
 
 def backup_db(src: Path, folder: Path) -> tuple[Path, bool]:

@@ -13,7 +13,7 @@ See docs/persistence.md for the operator's view.
 
 from treasure.store.backup import backup_db, restore_db
 from treasure.store.check import CheckReport, Finding, check_store
-from treasure.store.connection import open_db
+from treasure.store.connection import open_db, open_readonly
 from treasure.store.errors import StoreError
 from treasure.store.ingest import IngestResult, ingest_log, log_parts
 from treasure.store.reader import RunRow, StoreReader
@@ -29,6 +29,7 @@ __all__ = [
     "RecordResult",
     "RunRow",
     "StoreError",
+    "open_readonly",
     "StoreReader",
     "StoreSink",
     "StoreWriter",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from treasure.jsonio import fsync_dir
 from treasure.store.check import CheckReport, check_store
-from treasure.store.connection import fsync_file, open_db
+from treasure.store.connection import fsync_file, open_db, open_readonly
 from treasure.store.errors import StoreError, translate
 
 _SIDECARS = ("-wal", "-shm", "-journal")
@@ -27,7 +27,7 @@ _SIDECARS = ("-wal", "-shm", "-journal")
 
 def _copy(source: Path, target: Path) -> None:
     """Snapshot ``source`` into the new file ``target`` with the backup API; fsync it."""
-    src = open_db(source, create=False, migrate=False)
+    src = open_readonly(source)
     try:
         try:
             dst = sqlite3.connect(str(target), isolation_level=None)

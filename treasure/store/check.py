@@ -27,7 +27,7 @@ import orjson
 from treasure.canonical import canonical_bytes
 from treasure.events import GENESIS_HASH, hashed_body
 from treasure.store import rows, schema
-from treasure.store.connection import open_db
+from treasure.store.connection import open_readonly
 from treasure.store.errors import StoreError, translate
 
 MAX_FINDINGS_PER_RUN = 20
@@ -259,14 +259,7 @@ def _schema_findings(conn: sqlite3.Connection, report: CheckReport) -> None:
     if version < schema.latest_version():
         report.findings.append(Finding("warn", "STORE_SCHEMA_OLD", f"schema version {version}, latest "
                                        f"{schema.latest_version()}: migrated on the next write"))
-    reference = sqlite3.connect(":memory:", isolation_level=None)
-    try:
-        for migration in schema.MIGRATIONS:
-            if migration.version <= version:
-                schema.apply(reference, migration)
-        want = reference.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
-    finally:
-        reference.close()
+    want = schema.expected_objects(version)
     have = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
     if have != want:
         names = sorted({r[1] for r in set(have) ^ set(want)})
@@ -277,7 +270,7 @@ def _schema_findings(conn: sqlite3.Connection, report: CheckReport) -> None:
 def check_store(path: Path | str) -> CheckReport:
     """Check the DB at ``path``; raise StoreError if it is not a readable Treasure DB."""
     path = Path(path)
-    conn = open_db(path, create=False, migrate=False)
+    conn = open_readonly(path)
     report = CheckReport(str(path))
     try:
         try:

@@ -48,6 +48,54 @@ def _recognise(conn: sqlite3.Connection, path: Path) -> tuple[int, bool]:
     return version, False
 
 
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write, even in a read-only folder.
+
+    ``mode=ro`` still needs the WAL index (``-shm``) beside a WAL database, which a read-only
+    folder cannot hold; then ``immutable=1`` reads the file as it is (nobody can be writing it:
+    the folder is read-only to us, and a writer would need it writable too).
+    """
+    base = path.resolve().as_uri()
+    for query in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(base + query, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            last: sqlite3.Error = exc
+            try:
+                conn.close()
+            except NameError:
+                pass
+        except sqlite3.Error as exc:
+            raise translate(exc, path, doing="opening read-only") from exc
+    raise translate(last, path, doing="opening read-only")
+
+
+def open_readonly(path: Path | str) -> sqlite3.Connection:
+    """Open an existing Treasure DB for reading only (``db check``, ``db backup``, replay,
+    ``status``): never writes, not even the journal mode, so it works on read-only disks."""
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError("STORE_IO", f"{path} is a directory, not a database file", path=str(path))
+    if not path.exists():
+        raise StoreError("STORE_MISSING", f"no database at {path}", path=str(path))
+    if path.stat().st_size == 0:
+        raise StoreError("STORE_NOT_SQLITE", f"{path} is an empty file, not a Treasure database", path=str(path),
+                         hint="a 0-byte file may be a truncated DB: restore it from a backup, or delete it "
+                         "to start a new database")
+    conn = _open_readonly(path)
+    try:
+        _, empty = _recognise(conn, path)
+        if empty:
+            raise StoreError("STORE_NOT_TREASURE", f"{path} is an empty SQLite database", path=str(path))
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
 def open_db(path: Path | str, *, create: bool = False, migrate: bool = True,
             migrations: Sequence[schema.Migration] = schema.MIGRATIONS) -> sqlite3.Connection:
     """Open (and with ``create``, make) a Treasure run DB at ``path``.
@@ -82,6 +130,11 @@ def open_db(path: Path | str, *, create: bool = False, migrate: bool = True,
                 schema.apply(conn, migration)
         except sqlite3.Error as exc:
             raise translate(exc, path, doing="migrating the schema") from exc
+        if create or migrate:  # a writer: refuse objects we did not create (a planted trigger)
+            foreign = schema.foreign_objects(conn, migrations)
+            if foreign:
+                raise StoreError("STORE_FOREIGN_OBJECT", f"the database holds objects Treasure did not create: "
+                                 f"{', '.join(foreign[:5])}", path=str(path))
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
     except BaseException:

@@ -18,7 +18,8 @@ import orjson
 from treasure.canonical import canonical_bytes, drop_paths
 from treasure.jsonio import atomic_write_bytes
 from treasure.store import schema
-from treasure.store.connection import open_db
+from treasure.store import schema
+from treasure.store.connection import open_db, open_readonly
 from treasure.store.errors import StoreError, translate
 
 
@@ -50,7 +51,13 @@ class StoreReader:
 
     def __init__(self, path: Path | str, *, conn: sqlite3.Connection | None = None) -> None:
         self.path = Path(path)
-        self.conn = conn if conn is not None else open_db(self.path, create=False, migrate=True)
+        if conn is None:
+            # readers never write: read-only unless the schema must be migrated first
+            conn = open_readonly(self.path)
+            if schema.pending(conn):
+                conn.close()
+                conn = open_db(self.path, create=False, migrate=True)
+        self.conn = conn
 
     def close(self) -> None:
         self.conn.close()

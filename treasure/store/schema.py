@@ -188,3 +188,24 @@ def apply(conn: sqlite3.Connection, migration: Migration) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def expected_objects(version: int, migrations: Sequence[Migration] = MIGRATIONS) -> list[tuple[str, str, str]]:
+    """``(type, name, sql)`` of every object this code creates up to ``version``, by name: what
+    ``sqlite_master`` must hold, built by applying the migrations to an in-memory database."""
+    reference = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for migration in migrations:
+            if migration.version <= version:
+                apply(reference, migration)
+        return reference.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    finally:
+        reference.close()
+
+
+def foreign_objects(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Names of objects in the DB that this code did not create, or whose SQL differs (a planted
+    trigger could rewrite evidence as it is written): sorted, empty when the schema is ours."""
+    want = set(expected_objects(user_version(conn), migrations))
+    have = set(conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall())
+    return sorted({name for _, name, _ in have - want})
