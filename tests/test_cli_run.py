@@ -27,6 +27,12 @@ BAD_DATASETS = {
 }
 
 
+def first_error(err: str) -> str:
+    """stderr from the first ``error[...]`` line on (warnings such as an unapproved SSOT may precede it)."""
+    at = err.find("error[")
+    return err[at:] if at >= 0 else err
+
+
 def python_treasure(*args, cwd=None, env=None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "treasure", *map(str, args)], cwd=cwd, env=full_env,
@@ -70,7 +76,7 @@ def test_bad_datasets_are_refused_with_their_code(workspace, cli, code):
     bad.write_text(BAD_DATASETS[code])
     exit_code, out, err = cli("run", "--workspace", workspace.root, "--dataset", bad)
     assert exit_code == 2
-    assert err.startswith(f"error[{code}]"), err
+    assert first_error(err).startswith(f"error[{code}]"), err
     assert "hint:" in err and "Traceback" not in err
     assert not any(workspace.logs_dir.iterdir()) and not any(workspace.reports_dir.iterdir())
 
@@ -78,14 +84,14 @@ def test_bad_datasets_are_refused_with_their_code(workspace, cli, code):
 @pytest.mark.parametrize("target, code", [("missing.csv", "DATA_MISSING"), ("data", "DATA_IS_DIR")])
 def test_missing_and_directory_datasets(workspace, cli, target, code):
     exit_code, _, err = cli("run", "--workspace", workspace.root, "--dataset", workspace.root / target)
-    assert exit_code == 2 and err.startswith(f"error[{code}]")
+    assert exit_code == 2 and first_error(err).startswith(f"error[{code}]")
 
 
 def test_binary_dataset_is_refused(workspace, cli):
     bad = workspace.root / "data" / "bin.csv"
     bad.write_bytes(b"\x00\xff\xfe" * 100)
     exit_code, _, err = cli("run", "--workspace", workspace.root, "--dataset", bad)
-    assert exit_code == 2 and err.startswith("error[DATA_BINARY]")
+    assert exit_code == 2 and first_error(err).startswith("error[DATA_BINARY]")
 
 
 def test_emergency_flag_run_exits_3(workspace, cli):
@@ -97,13 +103,13 @@ def test_emergency_flag_run_exits_3(workspace, cli):
 @pytest.mark.parametrize("run_id", ["../escape", "a/b", ""])
 def test_bad_run_id_via_cli(workspace, cli, run_id):
     exit_code, _, err = cli("run", "--workspace", workspace.root, "--run-id", run_id)
-    assert exit_code == 2 and err.startswith("error[RUN_ID_INVALID]")
+    assert exit_code == 2 and first_error(err).startswith("error[RUN_ID_INVALID]")
 
 
 def test_existing_run_is_refused_then_overwritten(workspace, cli):
     assert cli("run", "--workspace", workspace.root, "--run-id", "r1", "-q")[0] == 0
     exit_code, _, err = cli("run", "--workspace", workspace.root, "--run-id", "r1")
-    assert exit_code == 2 and err.startswith("error[RUN_EXISTS]") and "--overwrite" in err
+    assert exit_code == 2 and first_error(err).startswith("error[RUN_EXISTS]") and "--overwrite" in err
     assert cli("run", "--workspace", workspace.root, "--run-id", "r1", "--overwrite", "-q")[0] == 0
 
 
@@ -115,7 +121,7 @@ def test_schema_breaking_ssot_names_the_field(workspace, edit_ssot, cli):
 
 def test_not_a_workspace(tmp_path, cli):
     exit_code, _, err = cli("run", "--workspace", tmp_path)
-    assert exit_code == 2 and err.startswith("error[WORKSPACE_MISSING]")
+    assert exit_code == 2 and first_error(err).startswith("error[WORKSPACE_MISSING]")
 
 
 def test_relative_cli_path_outside_the_workspace_is_refused(workspace, cli, monkeypatch, tmp_path):
@@ -123,7 +129,7 @@ def test_relative_cli_path_outside_the_workspace_is_refused(workspace, cli, monk
     outside.write_text(GOOD_HEAD + GOOD_ROW)
     monkeypatch.chdir(workspace.root)
     exit_code, _, err = cli("run", "--dataset", "../outside.csv")
-    assert exit_code == 2 and err.startswith("error[PATH_ESCAPE]")
+    assert exit_code == 2 and first_error(err).startswith("error[PATH_ESCAPE]")
 
 
 def test_help_lists_exit_codes(cli):

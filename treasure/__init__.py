@@ -7,7 +7,6 @@ The public API: run a simulation (:func:`run` with a :class:`RunRequest`), write
 __version__ = "0.1.0"
 
 from treasure.errors import TreasureError  # noqa: E402
-from treasure.strategy import Bar, Intent, Strategy  # noqa: E402
 
 
 def __getattr__(name: str):  # lazy: importing treasure must stay cheap for the pytest plugin
@@ -15,6 +14,10 @@ def __getattr__(name: str):  # lazy: importing treasure must stay cheap for the 
         from treasure import engine
 
         return getattr(engine, name)
+    if name in ("Bar", "Intent", "Strategy"):  # numpy: not for `treasure --version` or the plugin
+        from treasure import strategy
+
+        return getattr(strategy, name)
     if name == "Workspace":
         from treasure.workspace import Workspace
 

@@ -16,7 +16,7 @@ from treasure.faults import ENV_VAR, FaultPlan, injected
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "faultrun", help="for crash testing: run a treasure command with injected faults",
+        "faultrun",  # no help=: a test harness, kept out of `treasure --help`
         description="For crash testing only: run COMMAND (e.g. `run --run-id x`) with the fault plan "
         f"given by --faults or ${ENV_VAR}, e.g. 'kill@bar:1234', 'enospc@event_write:1+', "
         "'eio@replace:3', 'sleep=0.5@report_write'. See treasure/faults.py for the grammar.")
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
-    from treasure.cli.main import build_parser
+    from treasure.cli.main import parse_args
 
     plan = FaultPlan.parse(args.faults) if args.faults is not None else FaultPlan.from_env()
     argv = list(args.argv)
@@ -39,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
 
         raise RunError("FAULTS_SPEC", "faultrun needs a command to wrap, e.g. `treasure faultrun "
                        "--faults kill@bar:10 run --run-id x`", field="COMMAND")
-    inner = build_parser().parse_args(argv)
+    inner = parse_args(argv)
     if plan is None:
         return int(inner.handler(inner) or 0)
     hooks = plan.io_hooks() if plan.needs_io_hooks else contextlib.nullcontext()
