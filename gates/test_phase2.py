@@ -291,10 +291,15 @@ def test_court_metrics_recomputed_from_events_equal_the_report(evidence):
     qty, _cash, equity = evidence.rebuilt
     replay = evidence.replay
     loaded = evidence.of_type("dataset_loaded")[0]["payload"]
+    from treasure.data.calendar import annualization_for
+
+    yearly = annualization_for(evidence.of_type("run_start")[0]["payload"]["ssot"], loaded["interval_ms"],
+                               loaded["first_t_ms"], loaded["last_t_ms"])
     recomputed = summarize(equity=equity, qty=qty, starting_cash=evidence.starting_cash,
                            interval_ms=loaded["interval_ms"], trade_pnls=evidence.trade_pnls,
                            fees=replay.fees_paid, realized_pnl=replay.realized_pnl,
-                           orders=len(evidence.of_type("order_placed")), fills=len(evidence.of_type("order_filled")))
+                           orders=len(evidence.of_type("order_placed")), fills=len(evidence.of_type("order_filled")),
+                           annualization=yearly)
     stated = evidence.court["metrics"]
     problems = []
     for key in sorted(set(stated) | set(recomputed)):

@@ -36,8 +36,15 @@ def drawdown_series(equity: np.ndarray) -> np.ndarray:
         return np.where(peaks > 0, (equity - peaks) / peaks, 0.0)
 
 
-def sharpe(equity: np.ndarray, interval_ms: int) -> float:
-    """Annualised Sharpe of per-bar simple returns (risk-free 0); 0 when undefined."""
+def periods_24_7(interval_ms: int) -> float:
+    """Bars in a 365-day year: the ``24/7`` calendar's annualisation."""
+    return MS_PER_YEAR / interval_ms
+
+
+def sharpe(equity: np.ndarray, interval_ms: int | None, periods_per_year: float | None = None) -> float:
+    """Annualised Sharpe of per-bar simple returns (risk-free 0, sample standard deviation); 0 when
+    undefined. A year is ``periods_per_year`` bars (the calendar's, see
+    :func:`treasure.data.calendar.annualization`), by default 365 days of ``interval_ms`` bars."""
     if len(equity) < 3:
         return 0.0
     prev = equity[:-1]
@@ -48,14 +55,25 @@ def sharpe(equity: np.ndarray, interval_ms: int) -> float:
     var = math.fsum((dev * dev).tolist()) / (n - 1)
     if var <= 0.0:
         return 0.0
-    periods = MS_PER_YEAR / interval_ms
+    if periods_per_year is not None:
+        periods = float(periods_per_year)
+    elif interval_ms:
+        periods = periods_24_7(interval_ms)
+    else:
+        return 0.0
     return mean / math.sqrt(var) * math.sqrt(periods)
 
 
-def summarize(*, equity: np.ndarray, qty: np.ndarray, starting_cash: float, interval_ms: int,
+def summarize(*, equity: np.ndarray, qty: np.ndarray, starting_cash: float, interval_ms: int | None,
               trade_pnls: Sequence[float], fees: float, realized_pnl: float, orders: int,
-              fills: int) -> dict[str, Any]:
-    """The court report's metrics block from the equity curve and closed trades."""
+              fills: int, annualization: Any = None) -> dict[str, Any]:
+    """The court report's metrics block from the equity curve and closed trades.
+
+    ``annualization`` (a :class:`treasure.data.calendar.Annualization`) sets the bars per year of
+    the Sharpe ratio and is recorded as ``metrics.annualization``; without it a year is 365 days of
+    ``interval_ms`` bars and the block has no ``annualization`` key (reports as before calendars).
+    """
+    periods = None if annualization is None else float(annualization.periods_per_year)
     final = float(equity[-1]) if len(equity) else starting_cash
     wins = sum(1 for p in trade_pnls if p > 0)
     exposure = float(np.count_nonzero(qty)) / len(qty) if len(qty) else 0.0
@@ -64,7 +82,7 @@ def summarize(*, equity: np.ndarray, qty: np.ndarray, starting_cash: float, inte
         "final_equity_usd": r10(final),
         "total_return": r10(final / starting_cash - 1.0),
         "max_drawdown": r10(max_drawdown(equity)),
-        "sharpe": r10(sharpe(equity, interval_ms)),
+        "sharpe": r10(sharpe(equity, interval_ms, periods)),
         "trades": len(trade_pnls),
         "win_rate": r10(wins / len(trade_pnls)) if trade_pnls else 0.0,
         "fees_usd": r10(fees),
@@ -73,6 +91,7 @@ def summarize(*, equity: np.ndarray, qty: np.ndarray, starting_cash: float, inte
         "orders": orders,
         "fills": fills,
         "bars": int(len(equity)),
+        **({} if annualization is None else {"annualization": annualization.to_dict()}),
     }
 
 

@@ -12,6 +12,7 @@ Validation runs once on the arrays, vectorized, and reports the earliest offendi
 from __future__ import annotations
 
 import calendar
+import datetime as _dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -490,6 +491,31 @@ def _first(mask: npt.NDArray[np.bool_]) -> int | None:
     return i if mask[i] else None
 
 
+#: Epoch values of 2000-01-01 and 2100-01-01 in seconds: the band a real market's timestamps live in.
+_Y2000_S = 946_684_800
+_Y2100_S = 4_102_444_800
+#: unit -> (name, per second): a t_ms column whose values sit in the 2000..2100 band of this unit
+_UNITS = (("s", "seconds", 1), ("us", "microseconds", 1_000_000), ("ns", "nanoseconds", 1_000_000_000))
+
+
+def time_unit_guess(t_ms: npt.NDArray[np.int64]) -> tuple[str, str, int] | None:
+    """(unit, name, per second) when the column's magnitude says seconds, micro- or nanoseconds.
+
+    Milliseconds of 2000..2100 are 9.5e11..4.1e12. In seconds the same years are 9.5e8..4.1e9
+    (as milliseconds: January 1970, which no market data is), in microseconds 9.5e14..4.1e15 and
+    in nanoseconds 9.5e17..4.1e18 (as milliseconds: far beyond year 2200). The first bar decides;
+    for seconds the last must also stay in the band, so millisecond data starting near the epoch
+    (test fixtures) is left alone.
+    """
+    if t_ms.shape[0] == 0:
+        return None
+    first, top = int(t_ms[0]), int(t_ms.max())
+    for unit, name, per_s in _UNITS:
+        if _Y2000_S * per_s <= first < _Y2100_S * per_s and (per_s != 1 or top < _Y2100_S):
+            return unit, name, per_s
+    return None
+
+
 def first_violation(cols: Columns) -> _Violation | None:
     """The earliest row breaking a rule; within a row, rules are checked in the order below.
 
@@ -513,6 +539,11 @@ def first_violation(cols: Columns) -> _Violation | None:
             ],
         ),
     ]
+    unit = time_unit_guess(t)
+    if unit is not None:
+        only_first = np.zeros(t.shape[0], dtype=bool)
+        only_first[0] = True
+        checks.insert(0, ("DATA_TIME_UNIT", [("t_ms", only_first)]))
     unsorted = np.zeros(t.shape[0], dtype=bool)
     if t.shape[0] > 1:
         unsorted[1:] = t[1:] < t[:-1]
@@ -535,6 +566,13 @@ def _describe(cols: Columns, row: int, code: str, field: str) -> str:
     value: int | float = int(raw) if field == "t_ms" else float(raw)
     if code == "DATA_NAN":
         return f"{field} is {value!r}, not a finite number"
+    if code == "DATA_TIME_UNIT":
+        guess = time_unit_guess(cols.t_ms)
+        assert guess is not None
+        unit, name, per_s = guess
+        when = _dt.datetime.fromtimestamp(int(value) // per_s, tz=_dt.timezone.utc).strftime("%Y-%m-%d")
+        return (f"t_ms {value} looks like {name} since the epoch ({when} in {name}), not milliseconds; "
+                f"convert the file with: treasure data import FILE --time-unit {unit}")
     if code == "DATA_NONPOSITIVE_PRICE":
         return f"{field} is {value!r}; prices must be > 0"
     if code == "DATA_NEGATIVE_VOLUME":

@@ -7,7 +7,7 @@ the engine, which also emits the ``data_gap_detected`` / ``duplicate_timestamp``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,13 @@ class Gap:
     bar_idx: int
     expected_t_ms: int
     actual_t_ms: int
+    #: bars missing inside trading sessions (None: every interval step in between, the 24/7 count)
+    missing_bars: int | None = field(default=None, compare=False)
+
+    def missing(self, interval_ms: int) -> int:
+        if self.missing_bars is not None:
+            return self.missing_bars
+        return max(0, (self.actual_t_ms - self.expected_t_ms) // interval_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,8 @@ class Dataset:
     interval_ms: int | None
     gaps: tuple[Gap, ...]
     duplicates: tuple[Duplicate, ...]
+    #: ``dataset.calendar``: which missing bars are gaps, and what a year is (treasure.data.calendar)
+    calendar: str = "24/7"
 
     def __len__(self) -> int:
         return len(self.bars)
@@ -62,9 +71,15 @@ def infer_interval_ms(t_ms: npt.NDArray[np.int64]) -> int | None:
     return int(values[int(np.argmax(counts))])  # unique sorts ascending; argmax takes the first max
 
 
-def find_gaps(t_ms: npt.NDArray[np.int64], interval_ms: int | None) -> tuple[Gap, ...]:
+def find_gaps(t_ms: npt.NDArray[np.int64], interval_ms: int | None, calendar: str = "24/7") -> tuple[Gap, ...]:
+    """Bars missing inside trading sessions; under ``24/7`` every step longer than one interval."""
     if interval_ms is None or t_ms.shape[0] < 2:
         return ()
+    if calendar != "24/7":
+        from treasure.data.calendar import calendar_gaps
+
+        return tuple(Gap(bar_idx=i, expected_t_ms=first, actual_t_ms=int(t_ms[i]), missing_bars=count)
+                     for i, first, count in calendar_gaps(t_ms, interval_ms, calendar))
     prev = t_ms[:-1]
     idx = np.flatnonzero(np.diff(t_ms) > interval_ms) + 1
     return tuple(

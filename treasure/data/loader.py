@@ -101,12 +101,14 @@ def load_dataset(
     *,
     display_path: str | None = None,
     interval_ms: int | None = None,
+    calendar: str = "24/7",
 ) -> Dataset:
     """Load, validate and hash a bars CSV.
 
     ``display_path`` is what errors and ``Dataset.path`` show (e.g. the workspace-relative path
     the SSOT names) so evidence does not depend on where the workspace lives. ``interval_ms``
-    overrides inference, for data whose most common step is not the bar size.
+    overrides inference, for data whose most common step is not the bar size. ``calendar``
+    (``dataset.calendar``) decides which missing bars are gaps: none outside trading sessions.
     """
     if interval_ms is not None and (
         isinstance(interval_ms, bool) or not isinstance(interval_ms, int) or interval_ms <= 0
@@ -125,6 +127,7 @@ def load_dataset(
         sha256=sha,
         bars=bars,
         interval_ms=interval,
-        gaps=find_gaps(bars.t_ms, interval),
+        gaps=find_gaps(bars.t_ms, interval, calendar),
         duplicates=find_duplicates(bars.t_ms),
+        calendar=calendar,
     )
