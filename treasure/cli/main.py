@@ -45,6 +45,7 @@ class Command(NamedTuple):
 COMMANDS: dict[str, Command] = {
     "init": Command("init", "create a workspace with the default spec, contracts and dataset"),
     "run": Command("run", "run a simulation on the SSOT's dataset and write its evidence"),
+    "data": Command("data", "import an OHLCV file (CSV/Parquet) as the workspace's dataset and pin it"),
     "verify": Command("verify", "run the operator gates (pytest -m gate) against the workspace"),
     "status": Command("status", "last runs, gate state, emergency flag, DB, log sizes, pending alerts"),
     "diagnose": Command("diagnose", "triage a run: SYS events, dataset, errors, risk, halts, recon, data"),
@@ -56,6 +57,7 @@ COMMANDS: dict[str, Command] = {
     "halt": Command("halt", "emergency halt: set data/emergency.flag (runs stop at the next bar)"),
     "resume": Command("resume", "clear the emergency flag once the e2 and determinism gates pass"),
     "gates": Command("gates", "gate history: each gate's results, trends and durations"),
+    "timings": Command("timings", "wall-clock durations of runs' phases and of gates (find slow operations)"),
     "rotate": Command("rotate", "rotate event logs over --max-mb into run_<id>.jsonl.<N> parts"),
     "archive": Command("archive", "move finished event logs into archive/*.tar.gz with a SHA-256 manifest"),
     "db": Command("db", "the run database: ingest logs, check, back up, restore, export"),
@@ -83,7 +85,7 @@ class ArgumentParser(argparse.ArgumentParser):
         code = "CLI_USAGE"
         if message.startswith("argument ") and ": " in message:
             name, detail = message[len("argument "):].split(": ", 1)
-            field = name.split("/")[-1]
+            field = name.split("/")[0]
             if not detail.startswith(_USAGE_PROBLEMS):
                 code = "CLI_VALUE"  # a value the option's type or choices refused
         elif message.startswith("the following arguments are required: "):

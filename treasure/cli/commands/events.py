@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from treasure.cli.output import print_json
+from treasure.cli.types import count
 from treasure.workspace import Workspace, check_run_id
 
 
@@ -45,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     out.add_argument("--count-by", metavar="PATH", help="count matches per value of PATH (most frequent first)")
     out.add_argument("--count", action="store_true", help="print the number of matching events")
     out.add_argument("--raw", action="store_true", help="print matching log lines byte for byte (JSONL, for jq)")
-    parser.add_argument("--head", type=int, metavar="N", help="only the first N matches")
-    parser.add_argument("--tail", type=int, metavar="N", help="only the last N matches")
+    parser.add_argument("--head", type=count, metavar="N", help="only the first N matches")
+    parser.add_argument("--tail", type=count, metavar="N", help="only the last N matches")
     parser.set_defaults(handler=handle)
 
 

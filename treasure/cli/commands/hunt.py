@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 from treasure.cli.output import emit
+from treasure.cli.types import minutes, positive_count, seed
+from treasure.invariants import INVARIANTS
 from treasure.workspace import Workspace
 
 EXIT_FOUND = 2
@@ -23,18 +25,6 @@ def _params(text: str) -> dict[str, Any]:
     return value
 
 
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be > 0")
-        return value
-    return parse
-
-
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "hunt", parents=[common], help="hunt for inputs that break a strategy's run invariants",
@@ -48,32 +38,34 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--params", type=_params, metavar="JSON",
                         help="fixed strategy params (default: drawn for built-ins, the SSOT's for the SSOT's "
                         "strategy, {} otherwise)")
-    parser.add_argument("--examples", type=_positive(int), default=100, metavar="N",
+    parser.add_argument("--examples", type=positive_count, default=100, metavar="N",
                         help="generated cases to try (default 100)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N",
+    parser.add_argument("--seed", type=seed, default=0, metavar="N",
                         help="search seed: the same seed gives the same cases and result (default 0)")
-    parser.add_argument("--max-minutes", type=_positive(float), metavar="M",
+    parser.add_argument("--max-minutes", type=minutes, metavar="M",
                         help="wall-clock budget; the hunt stops generating when it is spent")
-    parser.add_argument("--max-bars", type=_positive(int), default=60, metavar="N",
+    parser.add_argument("--max-bars", type=positive_count, default=60, metavar="N",
                         help="largest generated dataset (default 60 bars)")
     parser.add_argument("--determinism", choices=("process", "inprocess", "off"), default="process",
                         help="process: run each case in two processes with different PYTHONHASHSEED "
                         "(default); inprocess: twice in this process; off: once")
     parser.add_argument("--skip", action="append", default=[], metavar="INVARIANT",
-                        choices=("coded_errors", "clean_run", "event_log", "accounting", "risk", "orders",
-                                 "report_agreement", "data_events", "determinism"),
+                        choices=INVARIANTS,
                         help="do not check this invariant (repeatable), e.g. while a known bug is being fixed")
     parser.add_argument("--no-write", action="store_true", help="report a failure without writing a reproducer")
     parser.set_defaults(handler=handle)
 
 
 class _Progress:
-    """Progress on stderr: a rewritten line on a terminal, a line per tenth otherwise."""
+    """Progress on stderr, at most once a second: examples done, failures found, time elapsed (a
+    rewritten line on a terminal, a line at a time otherwise); the last example is always shown."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, every_s: float = 1.0) -> None:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.shrinking = False
+        self.every_s = every_s
+        self.shown_at: float | None = None
 
     def __call__(self, p: Any) -> None:
         if not self.enabled:
@@ -83,19 +75,23 @@ class _Progress:
                 self.shrinking = True
                 sys.stderr.write(("\n" if self.tty else "") + f"hunt: invariant broken after {p.found_after} "
                                  f"example(s); shrinking\n")
-            elif self.tty:
-                sys.stderr.write(f"\rhunt: shrinking, step {p.examples}, {p.bars} bars   ")
+            elif self.tty and self._due(p):
+                sys.stderr.write(f"\rhunt: shrinking, step {p.examples}, {p.bars} bars, {p.elapsed_s:.0f}s   ")
             sys.stderr.flush()
             return
-        step = max(1, p.total // 10)
-        line = f"hunt: {p.examples}/{p.total} examples ({p.bars} bars: {p.status})"
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(70))
-            if p.examples >= p.total:
-                sys.stderr.write("\n")
-        elif p.examples % step == 0 or p.examples == p.total:
-            sys.stderr.write(line + "\n")
+        last = p.examples >= p.total
+        if not (last or self._due(p)):
+            return
+        line = (f"hunt: {p.examples}/{p.total} examples, {p.found} found, {p.elapsed_s:.0f}s elapsed "
+                f"(last: {p.bars} bars, {p.status})")
+        sys.stderr.write(("\r" + line.ljust(78) + ("\n" if last else "")) if self.tty else line + "\n")
         sys.stderr.flush()
+
+    def _due(self, p: Any) -> bool:
+        if self.shown_at is not None and p.elapsed_s - self.shown_at < self.every_s:
+            return False
+        self.shown_at = p.elapsed_s
+        return True
 
 
 def _strategy_from_ssot(ws: Workspace) -> tuple[str, dict[str, Any] | None]:

@@ -1,11 +1,11 @@
-"""``treasure report RUN_ID --html``: a self-contained HTML report of a run."""
+"""``treasure report [RUN_ID]``: a self-contained HTML report of a run (HTML is the only format)."""
 
 from __future__ import annotations
 
 import argparse
 
 from treasure.cli.output import emit
-from treasure.ops import OpsError
+from treasure.cli.types import add_out_option, out_target
 from treasure.workspace import Workspace
 
 
@@ -16,21 +16,20 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "drawdown plots (inline SVG), fills, risk events, daily PnL, reconciliation and gate status. "
         "Deterministic: the same evidence gives the same bytes.")
     parser.add_argument("run_id", nargs="?", default="latest", metavar="RUN_ID", help="default: latest")
-    parser.add_argument("--html", action="store_true", help="HTML output (the only format; required)")
-    parser.add_argument("--out", metavar="PATH", help="where to write (default reports/runs/<id>/report.html)")
+    parser.add_argument("--html", action="store_true", help="HTML output (the only format and the default)")
+    add_out_option(parser, help="where to write (default reports/runs/<id>/report.html); an existing file "
+                   "needs --force")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from treasure.ops.runs import resolve_run_id
 
-    if not args.html:
-        raise OpsError("QUERY_INVALID", "choose a format: --html", field="--html",
-                       hint="treasure report RUN_ID --html [--out PATH]")
+    ws = Workspace.at(args.workspace)
+    out = out_target(ws.root, ws.resolve_cli, args.out, force=args.force) if args.out else None
+    run_id = resolve_run_id(ws, args.run_id)
     from treasure.ops.html_report import write_report  # matplotlib is imported only here
 
-    ws = Workspace.at(args.workspace)
-    run_id = resolve_run_id(ws, args.run_id)
-    target = write_report(ws, run_id, ws.resolve_cli(args.out, field="--out") if args.out else None)
+    target = write_report(ws, run_id, out)
     emit(args, f"report written: {ws.relative(target)}", {"run_id": run_id, "path": ws.relative(target)})
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from treasure.cli.output import emit
+from treasure.cli.types import megabytes
 from treasure.ops import DEFAULT_MAX_MB
 from treasure.workspace import Workspace
 
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "(oldest first) and a smaller live file; bytes are copied, never rewritten, so the hash chain "
         "and the events gate hold across parts. Open logs (no run_end) are skipped unless --include-open.")
     parser.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to rotate (default: all)")
-    parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, metavar="MB",
+    parser.add_argument("--max-mb", type=megabytes, default=DEFAULT_MAX_MB, metavar="MB",
                         help=f"size limit per file (default {DEFAULT_MAX_MB:g})")
     parser.add_argument("--include-open", action="store_true",
                         help="also rotate logs without run_end (only if no run is writing them)")
