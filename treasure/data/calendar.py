@@ -81,7 +81,7 @@ def _exchange_module(name: str, source: str | None) -> Any:
     except ImportError:
         raise ConfigError("CALENDAR_UNAVAILABLE", f"dataset.calendar {name!r} needs the exchange-calendars "
                           "package", path=source, field="dataset.calendar",
-                          hint="pip install exchange-calendars (or use '24/7' / 'weekdays')") from None
+                          hint="pip install 'treasure[calendars]' (or use '24/7' / 'weekdays')") from None
     if name not in xc.get_calendar_names(include_aliases=True):
         raise ConfigError("CALENDAR_UNKNOWN", f"dataset.calendar {name!r} is not an exchange that "
                           "exchange-calendars knows", path=source, field="dataset.calendar",
