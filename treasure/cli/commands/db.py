@@ -11,7 +11,8 @@ from pathlib import Path
 
 from treasure.cli.output import emit
 from treasure.contracts import Contracts
-from treasure.errors import EXIT_BAD_INPUT, EXIT_OK
+from treasure.cli.types import add_out_option, out_target
+from treasure.errors import EXIT_BAD_INPUT, EXIT_OK, TreasureError
 from treasure.store import StoreReader, backup_db, check_store, ingest_log, log_parts, restore_db
 from treasure.store.errors import StoreError
 from treasure.store.location import resolve_db
@@ -46,9 +47,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                        "chained, derived rows equal to their events, reports matching. Exit 2 on any error.")
     p.set_defaults(handler=handle_check)
 
-    p = sub.add_parser("backup", parents=[db_common], help="consistent online copy (SQLite backup API), checked")
-    p.add_argument("dest", metavar="DEST", help="backup file to write")
-    p.add_argument("--overwrite", action="store_true", help="replace DEST if it exists")
+    p = sub.add_parser("backup", parents=[db_common], help="consistent online copy (SQLite backup API), checked",
+                       description="Copy the DB with SQLite's online backup API and check the copy before it "
+                       "is renamed into place. The target is -o/--out FILE (or the DEST positional).")
+    p.add_argument("dest", metavar="DEST", nargs="?", default=None, help="backup file to write (same as --out)")
+    add_out_option(p, help="backup file to write")
+    p.add_argument("--overwrite", action="store_true", help="same as --force")
     p.set_defaults(handler=handle_backup)
 
     p = sub.add_parser("restore", parents=[db_common], help="replace the DB with a checked backup",
@@ -60,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p = sub.add_parser("export", parents=[db_common], help="write a stored run back out as a JSONL event log",
                        description="Rebuild a run's event log from the DB, byte-identical to the original.")
     p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--out", "-o", metavar="FILE", required=True, help="JSONL file to write (atomically)")
+    add_out_option(p, help="JSONL file to write (atomically)", required=True)
     p.set_defaults(handler=handle_export)
 
     p = sub.add_parser("runs", parents=[db_common], help="list the stored runs and their status")
@@ -134,8 +138,17 @@ def handle_check(args: argparse.Namespace) -> int:
 def handle_backup(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     db = resolve_db(ws, args.db)
-    dest = ws.resolve_cli(args.dest, field="DEST")
-    report = backup_db(db, dest, overwrite=args.overwrite)
+    if args.dest is not None and args.out is not None and args.dest != args.out:
+        raise TreasureError("CLI_USAGE", f"two targets: DEST {args.dest!r} and --out {args.out!r}", field="--out",
+                            hint="give the backup file once: `treasure db backup -o FILE`")
+    raw = args.out if args.out is not None else args.dest
+    if raw is None:
+        raise TreasureError("CLI_USAGE", "db backup needs a target file", field="--out",
+                            hint="`treasure db backup -o backups/treasure-DATE.db` (the folder is created)")
+    force = args.force or args.overwrite
+    dest = out_target(ws.root, ws.resolve_cli, raw, force=force, field="--out" if args.out else "DEST",
+                      protected=[db], check_exists=False)  # backup_db refuses an existing file itself
+    report = backup_db(db, dest, overwrite=force)
     events = sum(r["events"] for r in report.runs)
     emit(args, f"db backup: {ws.relative(db)} -> {ws.relative(dest)} ({len(report.runs)} run(s), {events} events; "
          "copy checked)", {"db": str(db), "dest": str(dest), "check": report.to_dict()})
@@ -160,7 +173,7 @@ def handle_restore(args: argparse.Namespace) -> int:
 def handle_export(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     db = resolve_db(ws, args.db)
-    out = ws.resolve_cli(args.out, field="--out")
+    out = out_target(ws.root, ws.resolve_cli, args.out, force=args.force, protected=[db])
     with StoreReader(db) as reader:
         count = reader.export(check_run_id(args.run_id), out)
     emit(args, f"db export: run {args.run_id}: {count} events -> {ws.relative(out)}",

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Writes data/emergency.flag atomically and appends the reason to data/emergency.log. "
         "A running engine halts at its next bar (CRITICAL halt event, run ends halted, exit 3); new runs "
         "halt before their first bar. Clear it with `treasure resume`.")
-    parser.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded in data/emergency.log)")
+    # required, but checked by the halt itself so a missing reason gets HALT_REASON and its hint
+    parser.add_argument("--reason", default="", metavar="TEXT", help="why (required; recorded in data/emergency.log)")
     parser.set_defaults(handler=handle)
 
 

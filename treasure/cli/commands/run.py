@@ -7,6 +7,7 @@ from pathlib import Path
 
 from treasure.cli.output import Progress, emit, pct
 from treasure.engine import RunRequest, RunResult, run
+from treasure.cli.types import seed
 from treasure.strategy import BUILTIN
 from treasure.workspace import Workspace
 
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--ssot", metavar="PATH", help="SSOT file (default: spec/ssot.json)")
     parser.add_argument("--dataset", metavar="PATH",
                         help="run on this CSV instead of the pinned one (recorded as a finding)")
-    parser.add_argument("--seed", type=int, help="override run.seed")
+    parser.add_argument("--seed", type=seed, metavar="N", help="override run.seed (an integer in [0, 2**53))")
     parser.add_argument("--run-id", metavar="ID", help="run id (default: derived from the inputs)")
     parser.add_argument("--strategy", metavar="NAME|module:Class|file.py:Class", help="override strategy.name")
     parser.add_argument("--adapter", metavar="NAME", help="override execution.adapter")
@@ -83,8 +84,21 @@ def verdict(result: RunResult, ws: Workspace) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+def refuse_overwrite_while_halted(args: argparse.Namespace, ws: Workspace) -> None:
+    """A run started while the emergency flag is set halts before its first bar: with --overwrite it
+    would replace a complete run's evidence with an empty halted one. Refuse before touching anything."""
+    flag = ws.emergency_flag
+    if args.overwrite and (flag.exists() or flag.is_symlink()):
+        from treasure.errors import RunError
+
+        raise RunError("RUN_HALTED", "refusing --overwrite while the emergency halt is in force: the run "
+                       "would halt before its first bar and replace the existing evidence",
+                       path=ws.relative(flag), field="--overwrite")
+
+
     ws = Workspace.at(args.workspace)
     request = request_from_args(args, ws)
+    refuse_overwrite_while_halted(args, ws)
     stored = None
     if getattr(args, "no_db", False):
         result = run(request)
@@ -108,3 +122,5 @@ def handle(args: argparse.Namespace) -> int:
                       "error": result.error.to_dict() if result.error else None,
                       "db": stored.to_dict() if stored is not None else None})
     return exit_code
+    if args.quiet and exit_code == 0 and not args.json:
+        return exit_code  # -q: silent on success; any failure still prints its verdict

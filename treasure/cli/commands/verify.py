@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from treasure.cli.types import positive_count
 from treasure.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, TreasureError
 
 #: pytest exit codes: 0 all passed, 1 some failed, 2 interrupted, 3 internal error, 4 usage error,
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "had no test. The report is evidence/gates.json (printed with --json).")
     parser.add_argument("gates", nargs="*", metavar="GATE",
                         help="gates to run (default: all): e2, phase2, determinism, events, persist, dryrun-live")
-    parser.add_argument("--jobs", "-n", type=int, default=None, metavar="N",
+    parser.add_argument("--jobs", "-n", type=positive_count, default=None, metavar="N",
                         help="run the gates on N processes (pytest-xdist)")
     parser.set_defaults(handler=handle)
 
@@ -70,8 +71,16 @@ def handle(args: argparse.Namespace) -> int:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     command = pytest_command(ws.root, list(args.gates), jobs=args.jobs, quiet=args.quiet)
     # With --json, stdout carries only the report: pytest's own output goes to stderr.
-    completed = subprocess.run(command, cwd=ws.root, env=env, stdout=sys.stderr if args.json else None)
+    if args.quiet:  # -q: pytest's output is kept back and shown only if the gates do not pass
+        completed = subprocess.run(command, cwd=ws.root, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
+    else:
+        completed = subprocess.run(command, cwd=ws.root, env=env, stdout=sys.stderr if args.json else None)
     written = _stamp(report_path)
+    passed = completed.returncode == 0 and written is not None and written != before \
+        and read_json(report_path).get("status") == "passed"
+    if args.quiet and not passed and completed.stdout:
+        sys.stderr.write(completed.stdout.decode("utf-8", "replace"))
     if written is None or written == before:
         code = "GATES_USAGE" if completed.returncode == _PYTEST_USAGE else "GATES_NOT_RUN"
         raise TreasureError(code, f"pytest ended with exit code {completed.returncode} before writing "
