@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_treasure import strategies as ts
-from pytest_treasure.invariants import (
+from treasure.hunt import strategies as ts
+from treasure.invariants import (
+    CHECKS,
     INVARIANTS,
     InvariantViolation,
     check_accounting,
@@ -29,6 +30,7 @@ from pytest_treasure.invariants import (
     check_outcome,
     check_report_agreement,
     check_risk,
+    restrict,
     selected,
 )
 from treasure.data import Bars, bars_to_csv, generate_bars
@@ -170,11 +172,34 @@ def test_broken_data_is_refused_with_its_code_never_a_crash(scratch: Scratch, br
     assert (outcome.status, outcome.code, outcome.error["line"]) == ("refused", broken.code, broken.line)
 
 
-def test_the_marker_narrows_what_the_fixture_checks(treasure_invariants) -> None:
-    assert treasure_invariants._names(None, None) == INVARIANTS
+def test_selection_by_name_and_restrict() -> None:
+    assert selected() == INVARIANTS
     assert selected(skip=["determinism"]) == INVARIANTS[:-1]
     with pytest.raises(ValueError, match="unknown invariant"):
         selected(only=["speed"])
+    with restrict(["event_log", "risk", "determinism"]):
+        assert selected(skip=["risk"]) == ("event_log", "determinism")
+        with restrict(["risk", "orders"]):  # nested: the intersection
+            assert selected() == ("risk",)
+    assert selected() == INVARIANTS
+
+
+@pytest.mark.treasure_invariants(skip=["determinism", "orders"])
+def test_the_marker_narrows_what_the_fixture_checks() -> None:
+    assert selected() == tuple(n for n in INVARIANTS if n not in ("determinism", "orders"))
+
+
+def test_invariants_are_one_registry() -> None:
+    """The names, the hunt's report and the CLI's --skip choices all come from CHECKS."""
+    from treasure.cli.main import build_parser
+    from treasure.hunt import search
+
+    assert INVARIANTS == tuple(c.name for c in CHECKS) and len(set(INVARIANTS)) == len(INVARIANTS)
+    assert all(callable(c.check) and c.promise for c in CHECKS)
+    assert not hasattr(search, "INVARIANT_NAMES")
+    hunt = build_parser()._subparsers._group_actions[0].choices["hunt"]  # type: ignore[union-attr]
+    (skip,) = [a for a in hunt._actions if a.dest == "skip"]
+    assert tuple(skip.choices) == INVARIANTS
 
 
 # --------------------------------------------------------------------------------------------

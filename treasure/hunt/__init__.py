@@ -1,8 +1,8 @@
 """Property-based regression hunting: generated cases, invariant checks, shrunk reproducers.
 
 ``treasure hunt`` (and :func:`treasure.hunt.search.hunt`) points hypothesis at a strategy: it
-generates datasets and SSOTs (:mod:`pytest_treasure.strategies`), runs each through the engine,
-checks every invariant (:mod:`pytest_treasure.invariants`) and, when one breaks, shrinks the case
+generates datasets and SSOTs (:mod:`treasure.hunt.strategies`), runs each through the engine,
+checks every invariant (:mod:`treasure.invariants`) and, when one breaks, shrinks the case
 and writes it under ``fixtures/regressions/<id>/`` with a pytest test that reproduces it.
 """
 

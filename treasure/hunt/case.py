@@ -1,7 +1,7 @@
 """What a hunt generates and runs: a dataset (with what was injected into it) and an SSOT.
 
 Kept free of hypothesis so a reproducer, a worker process or a user script can rebuild a case
-from files alone. The generators live in :mod:`pytest_treasure.strategies`.
+from files alone. The generators live in :mod:`treasure.hunt.strategies`.
 """
 
 from __future__ import annotations

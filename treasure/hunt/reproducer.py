@@ -99,7 +99,7 @@ def reproduce(folder: Path, scratch: Path, *, determinism: str = "process", skip
     ``workspace_root`` (default: three levels up, the workspace holding
     ``fixtures/regressions/<id>/``) is where a ``file.py:Class`` strategy path is resolved.
     """
-    from pytest_treasure.invariants import check_outcome
+    from treasure.invariants import check_outcome
     from treasure.hunt.execute import make_executor
 
     folder = Path(folder).resolve()

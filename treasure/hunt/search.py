@@ -4,7 +4,11 @@ and the first failure is shrunk and written as a reproducer.
 Reproducible by construction: the search is seeded (``hypothesis.seed``), uses no example
 database, and checks determinism in worker processes with fixed hash seeds, so the same
 ``--seed`` and ``--examples`` give the same examples, the same verdict and the same reproducer.
-Only ``max_minutes`` (a wall-clock budget) can cut a hunt short, and the report says so.
+Only ``max_minutes`` (a wall-clock budget) can cut a hunt short, and the report says so: the
+budget is checked between examples, never inside data generation, and a spent budget ends the
+search the way a finished one does (hypothesis sees an interruption, not a failing or a rejected
+example, so nothing is replayed and nothing is flaky: see :class:`_BudgetSpent`). A failure found before the budget ran out
+is still reported, shrunk as far as the budget allowed.
 """
 
 from __future__ import annotations
@@ -20,11 +24,17 @@ from typing import Any, Callable
 from treasure.hunt.case import Case
 from treasure.hunt.execute import MODES, make_executor
 from treasure.hunt.runner import resolve_strategy_ref, scratch_parent
+from treasure.invariants import INVARIANTS
 from treasure.workspace import Workspace
 
-#: Mirrors pytest_treasure.invariants.INVARIANTS (kept here so the report needs no pytest import).
-INVARIANT_NAMES = ("coded_errors", "clean_run", "event_log", "accounting", "risk", "orders", "report_agreement",
-                   "data_events", "determinism")
+
+class _BudgetSpent(KeyboardInterrupt):
+    """Raised at the start of an example, before any draw, once ``max_minutes`` is spent.
+
+    Hypothesis handles a KeyboardInterrupt as "the user stops now": it neither records the example
+    (so its data tree stays consistent: no FlakyStrategyDefinition) nor treats it as a failure to
+    shrink. Any other exception or ``reject()`` here would be recorded as an example that drew
+    nothing, which hypothesis then finds inconsistent with the examples it replays."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,16 @@ class HuntRequest:
 
 @dataclass(frozen=True)
 class Progress:
+    """Where a hunt is, after each example (the CLI prints it at most once a second)."""
+
     phase: str  # "generate" | "shrink"
     examples: int  # generated so far, or shrink steps so far
     found_after: int  # examples generated before the first failure (0 while none)
     total: int
     bars: int
     status: str
+    elapsed_s: float = 0.0  # wall-clock seconds since the hunt started (display only)
+    found: int = 0  # failures found so far (0 or 1: the hunt stops at the first and shrinks it)
 
 
 @dataclass
@@ -94,7 +108,7 @@ class HuntReport:
             "outcomes": dict(sorted(self.outcomes.items())),
             "refusals": dict(sorted(self.refusals.items())),
             "invariants": list(self.invariants),
-            "skipped": [n for n in INVARIANT_NAMES if n not in self.invariants],
+            "skipped": [n for n in INVARIANTS if n not in self.invariants],
             "determinism": self.determinism,
             "failure": self.failure,
             "reproducer": relative(self.reproducer) if self.reproducer is not None else None,
@@ -112,10 +126,9 @@ def hunt(request: HuntRequest) -> HuntReport:
     """Run the hunt; return the report (its ``reproducer`` is set when one was written)."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
     from hypothesis import strategies as st
-    from hypothesis.control import reject
 
-    from pytest_treasure.invariants import InvariantViolation, check_outcome, selected
-    from pytest_treasure.strategies import cases
+    from treasure.hunt.strategies import cases
+    from treasure.invariants import InvariantViolation, check_outcome, selected
 
     if request.determinism not in MODES:
         raise ValueError(f"determinism must be one of {', '.join(MODES)}")
@@ -132,11 +145,15 @@ def hunt(request: HuntRequest) -> HuntReport:
     state: dict[str, Any] = {"failing": None, "shrinks": 0}
     generated = cases(strategy=request.strategy, params=request.params, max_bars=request.max_bars)
 
+    def elapsed() -> float:
+        return time.monotonic() - started  # treasure: allow-nondeterminism budget and progress only
+
     def tell(phase: str, case: Case, status: str) -> None:
         if request.progress is not None:
             done = report.examples if phase == "generate" else state["shrinks"]
             found = report.examples if state["failing"] is not None else 0
-            request.progress(Progress(phase, done, found, request.examples, len(case.dataset), status))
+            request.progress(Progress(phase, done, found, request.examples, len(case.dataset), status,
+                                      elapsed_s=elapsed(), found=int(state["failing"] is not None)))
 
     @seed(request.seed)
     @settings(max_examples=request.examples, deadline=None, database=None, derandomize=False,
@@ -144,9 +161,8 @@ def hunt(request: HuntRequest) -> HuntReport:
               phases=(Phase.generate, Phase.target, Phase.shrink), suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def property_(data: Any) -> None:
-        if budget_s is not None and time.monotonic() - started > budget_s:  # treasure: allow-nondeterminism budget
-            report.stopped_by_time = True
-            reject()  # before drawing: once the budget is spent, each remaining call costs nothing
+        if budget_s is not None and elapsed() > budget_s:
+            raise _BudgetSpent()  # before drawing anything: hypothesis stops, it does not replay
         case = data.draw(generated)
         first, second = executor.run(case, twice=request.determinism != "off")
         try:
@@ -167,6 +183,8 @@ def hunt(request: HuntRequest) -> HuntReport:
 
     try:
         property_()
+    except _BudgetSpent:
+        report.stopped_by_time = True
     except InvariantViolation:
         pass
     except Exception as exc:  # hypothesis' own verdicts (flaky, unsatisfiable) wrap ours
