@@ -74,8 +74,8 @@ def test_ack_by_prefix_run_and_all(make_ws, capsys):
     assert [a.id for a in pending(ws)] == [ids["crashed"]]
     assert run_cli(ws, "ack", ids["halted"]) == 0 and "already" in capsys.readouterr().out
     assert run_cli(ws, "ack", "--run", "crashed") == 0 and pending(ws) == []
-    store = json.loads((ws.data_dir / "alerts.json").read_text())
-    assert store["acks"][ids["halted"]]["note"] == "limit drill"
+    store = alerts.load_store(ws)
+    assert store.acks[ids["halted"]]["note"] == "limit drill" and store.acks[ids["halted"]]["who"]
 
 
 @pytest.mark.parametrize("wanted, code", [("run-ffffffffff", "ALERT_UNKNOWN"), ("ru", "ALERT_UNKNOWN"),
@@ -85,7 +85,7 @@ def test_ack_unknown_or_ambiguous(make_ws, capsys, wanted, code):
     write_log(ws, "crashed", [("SYS", "run_start", "INFO", start_payload(ws))])
     assert run_cli(ws, "ack", wanted) == 2
     assert f"error[{code}]" in capsys.readouterr().err
-    assert not (ws.data_dir / "alerts.json").exists()
+    assert alerts.load_store(ws).acks == {}  # refused before anything was acknowledged
 
 
 def test_broken_ack_store_is_a_coded_error(make_ws, capsys):
@@ -95,6 +95,19 @@ def test_broken_ack_store_is_a_coded_error(make_ws, capsys):
     assert "error[ALERTS_STORE]" in capsys.readouterr().err
     assert run_cli(ws, "status", "--json") == 0  # status still works and says why
     assert json_out(capsys)["alerts"]["problem"].startswith("ALERTS_STORE")
+
+
+def test_bad_line_in_the_alert_store_is_named_and_a_torn_tail_ignored(make_ws, capsys):
+    ws = make_ws("halted")
+    (alert,) = pending(ws)  # latched into data/alerts.jsonl
+    path = alerts.store_path(ws)
+    path.write_bytes(path.read_bytes() + b'{"record": "ack", "id": "' + alert.id.encode())  # torn append
+    assert [a.id for a in pending(ws)] == [alert.id]
+    assert run_cli(ws, "ack", alert.id) == 0 and pending(ws) == []  # appended after the torn line
+    path.write_bytes(b"garbage\n" + path.read_bytes())
+    assert run_cli(ws, "ack", "--all") == 2
+    err = capsys.readouterr().err
+    assert "error[ALERTS_STORE]" in err and "line 1" in err
 
 
 def test_rerun_with_a_new_problem_raises_a_new_alert(make_ws):

@@ -147,3 +147,6 @@ def test_resume_runs_the_real_gates(clean_ws, capsys):
     assert read_flag(clean_ws).halted
     gates = json.loads((clean_ws.evidence_dir / "gates.json").read_text())
     assert {g["name"]: g["status"] for g in gates["gates"]}["e2"] == "failed"
+    assert {g["name"]: g["status"] for g in gates["gates"]}["determinism"] == "passed"
+    diff = clean_ws.evidence_dir / "diffs" / "determinism_diff.txt"
+    assert diff.is_file() and diff.read_bytes() == b""  # the runbook's proof: an empty diff after a pass

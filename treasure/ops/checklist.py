@@ -130,6 +130,8 @@ def _check_db(ws: Workspace, ssot: dict[str, Any] | None) -> Check:
         return Check("pre.db", title, "pass", f"{details['path']} {state.detail}", details=details)
     if state.state == "ok":
         return Check("pre.db", title, "pass", f"{details['path']}: {state.detail}", details=details)
+    if not state.relevant:
+        return Check("pre.db", title, "pass", f"persistence disabled: {state.detail}", details=details)
     return Check("pre.db", title, "fail", f"{details['path'] or 'database'}: {state.detail}",
                  HINTS["DB_UNAVAILABLE"], details)
 
@@ -269,7 +271,7 @@ def _check_flag(ws: Workspace) -> Check:
     title = "No emergency halt in force (data/emergency.flag)"
     flag = read_flag(ws)
     if flag.halted:
-        return Check("pre.emergency", title, "fail", f"halted since {flag.time or '?'}: {flag.reason or flag.problem}",
+        return Check("pre.emergency", title, "fail", f"halted {flag.describe()}",
                      "a run would halt at once; fix the cause, then `treasure resume`", flag.to_dict())
     return Check("pre.emergency", title, "pass", "flag clear")
 
@@ -329,7 +331,7 @@ def _check_complete(doc: dict[str, Any]) -> Check:
     if status == "incomplete":
         return Check("post.complete", title, "fail", "no run_end event: the run crashed or is still running",
                      f"`treasure diagnose {doc['run_id']}`")
-    action = next((f["action"] for f in doc["findings"] if f["code"].startswith(("HALT_", "RUN_ERROR"))), "")
+    action = next((f["action"] for f in doc["findings"] if f["code"].startswith(("HALT_", "RUN_ERROR", "RUN_DEGRADED"))), "")
     return Check("post.complete", title, "fail", f"run_end status {status}" + (f" ({reason})" if reason else ""),
                  action or f"`treasure diagnose {doc['run_id']}`")
 
@@ -460,11 +462,12 @@ def day_runs(ws: Workspace) -> list[str]:
 def eod(ws: Workspace, *, dry_run: bool = False) -> dict[str, Any]:
     runs = day_runs(ws)
     reviews = [diagnose(ws, run_id, verify=False) for run_id in runs]
-    patterns, new_codes = _error_patterns(ws, runs)
+    patterns, new_codes = _error_patterns(ws, ws.run_ids())  # engine and recon logs alike
     checks = [
         _guard("eod.archive", "Archive event logs (tar.gz and move to archive/)", lambda: _eod_archive(ws, dry_run)),
         _guard("eod.db_backup", "Backup database (if persistence enabled)", lambda: _eod_backup(ws, dry_run)),
         _eod_pnl(reviews),
+        _eod_critical(patterns),
         _eod_errors(patterns),
         _eod_runbook(new_codes),
     ]
@@ -496,7 +499,7 @@ def _eod_backup(ws: Workspace, dry_run: bool) -> Check:
     state = read_db(ws)
     details = state.to_dict(ws)
     if state.state == "disabled":
-        return Check("eod.db_backup", title, "pass", "persistence disabled: nothing to back up", details=details)
+        return Check("eod.db_backup", title, "pass", f"nothing to back up: {state.detail}", details=details)
     if state.state == "absent":
         return Check("eod.db_backup", title, "warn", f"persistence enabled but {details['path']} does not exist yet",
                      "runs with --db create it", details)
@@ -550,6 +553,7 @@ def _error_patterns(ws: Workspace, runs: list[str]) -> tuple[list[dict[str, Any]
     """ERROR/CRITICAL events grouped by (event_type, code or reason), with the runs they occur in."""
     counts: Counter[tuple[str, str]] = Counter()
     where: dict[tuple[str, str], set[str]] = {}
+    criticals: set[tuple[str, str]] = set()
     flt = EventFilter(levels=("ERROR", "CRITICAL"))
     for run_id in runs:
         try:
@@ -559,17 +563,30 @@ def _error_patterns(ws: Workspace, runs: list[str]) -> tuple[list[dict[str, Any]
                 key = (hit.event["event_type"], code)
                 counts[key] += 1
                 where.setdefault(key, set()).add(run_id)
+                if hit.event.get("level") == "CRITICAL":
+                    criticals.add(key)
         except TreasureError as exc:
             key = ("unreadable_log", exc.code)
             counts[key] += 1
             where.setdefault(key, set()).add(run_id)
-    patterns = [{"event_type": t, "code": c, "count": n, "runs": sorted(where[(t, c)])}
+    patterns = [{"event_type": t, "code": c, "count": n, "runs": sorted(where[(t, c)]),
+                 "critical": (t, c) in criticals}
                 for (t, c), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    from treasure.ops.diagnose import ACTIONS
+    from treasure.ops.runbook import has_entry
 
-    known = set(HINTS) | set(ACTIONS) | {"-", "complete", "halted", "error"}
-    new_codes = sorted({p["code"] for p in patterns if p["code"] not in known and not p["code"].isdigit()})
+    new_codes = sorted({p["code"] for p in patterns if not has_entry(p["code"])})
     return patterns, new_codes
+
+
+def _eod_critical(patterns: list[dict[str, Any]]) -> Check:
+    title = "No CRITICAL events since the last end of day (engine and recon logs)"
+    found = [p for p in patterns if p["critical"]]
+    if not found:
+        return Check("eod.critical", title, "pass", "none")
+    text = "; ".join(f"{p['event_type']}/{p['code']}×{p['count']} in {', '.join(p['runs'][:3])}" for p in found[:5])
+    return Check("eod.critical", title, "fail", f"{sum(p['count'] for p in found)} CRITICAL event(s): {text}",
+                 "CRITICAL event detected -> page on-call engineer immediately; `treasure diagnose RUN` "
+                 "(recon logs: `treasure recon history`)", {"patterns": found})
 
 
 def _eod_errors(patterns: list[dict[str, Any]]) -> Check:
@@ -593,7 +610,9 @@ def _eod_runbook(new_codes: list[str]) -> Check:
     title = "Update runbook if new issues found"
     if new_codes:
         return Check("eod.runbook", title, "warn", f"error codes with no runbook entry: {', '.join(new_codes)}",
-                     "document them in docs/operations.md (symptom, command, action)", {"codes": new_codes})
+                     "triage each with `treasure events '*' --level ERROR,CRITICAL --where 'payload.code=CODE'` and "
+                     "`treasure diagnose RUN`, then add its procedure (symptom, command, action) to the operator "
+                     "runbook", {"codes": new_codes})
     return Check("eod.runbook", title, "pass", "no new kinds of error")
 
 

@@ -58,6 +58,11 @@ ACTIONS = {
                            "risk management",
     "ORDERS_NOT_EXECUTING": "Orders Not Executing: common causes are risk limits hit (daily loss, position size), "
                             "adapter offline/error, intent validation failed",
+    "ORDERS_NOT_EXECUTING_ADAPTER": "Orders Not Executing: adapter offline/error -> check the adapter "
+                                    "(`treasure events RUN --type adapter_error --count-by payload.code`), "
+                                    "repair or re-record the venue feed, then re-run; do not trust this run's PnL",
+    "RUN_DEGRADED": "the run finished but its adapter failed too often (status degraded, exit code 4): its orders "
+                    "did not execute as intended; see ORDERS_NOT_EXECUTING, fix the venue feed and re-run",
     "ADAPTER_ERROR": "Adapter failure: check the adapter logs (the event names the fixture line), then re-run",
     "RECON_MISMATCH": "Check adapter logs, verify network latency, review tolerance settings",
     "RECON_ESCALATION": "Reconciliation mismatch >10 orders -> halt trading, escalate to trading desk",
@@ -244,6 +249,10 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         f = col.finding("RUN_INCOMPLETE", "critical",
                         f"no run_end: the run crashed or is still running (last seq {col.last_seq})")
         f.count = 1
+    elif status == "degraded":
+        why = reason or "adapter ERROR rate above the threshold"
+        f = col.finding("RUN_DEGRADED", "error", f"run ended degraded ({why}): exit code 4")
+        f.count = 1
     elif status == "error":
         f = col.finding("RUN_ERROR", "critical", f"run ended in error ({reason})")
         f.count = 1
@@ -293,6 +302,7 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
     if "ADAPTER_ERROR" in findings:
         f = findings["ADAPTER_ERROR"]
         f.title = f"{f.count} adapter error(s) (EXEC): see the ERROR events"
+        _adapter_health(col, findings, rate)
 
     risk = _risk_limits(ws, col.run_start)
     limit = risk.get("max_position_size_usd")
@@ -340,7 +350,7 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
     flag = read_flag(ws)
     if flag.halted:
         f = col.finding("EMERGENCY_FLAG_SET", "warn",
-                        f"data/emergency.flag is set ({flag.reason or flag.problem}, since {flag.time or '?'})")
+                        f"data/emergency.flag is set ({flag.describe()})")
         f.count = 1
 
     ordered = sorted(findings.values(), key=lambda f: (-SEVERITY_RANK[f.severity], f.code))
@@ -383,6 +393,32 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         "findings": [asdict(f) for f in ordered],
         "replay": _replay(ws, run_id, start, dataset),
     }
+
+
+def _adapter_health(col: _Collector, findings: dict[str, Finding], rate: float) -> None:
+    """The runbook's "Orders Not Executing" when the adapter fails: its ERROR rate (ERROR events
+    over all events, runbook Step 3: <5% good, >10% bad) and its errors against the orders placed."""
+    adapter_errors = col.by_type.get("adapter_error", 0)
+    placed = col.by_type.get("order_placed", 0) or int((col.run_end or {}).get("orders") or 0)
+    fills = col.by_type.get("order_filled", 0)
+    if (col.run_end or {}).get("fills") is not None:
+        fills = int(col.run_end["fills"])
+    dead = placed > 0 and fills == 0
+    if rate <= ERROR_RATE_GOOD and not dead:
+        return
+    per_order = f"{adapter_errors / placed:.0%} of the {placed} order(s) placed" if placed else "no order placed"
+    title = (f"ERROR rate {rate:.1%} (runbook: <5% good, >10% bad), {adapter_errors} adapter error(s), "
+             f"{per_order}, {fills} fill(s)")
+    severity = "error" if rate > ERROR_RATE_BAD or dead else "warn"
+    existing = findings.get("ORDERS_NOT_EXECUTING")
+    if existing is not None:  # rejected orders too: keep their items, say both
+        existing.title = f"{existing.title}; {title}"
+        existing.severity = "error" if severity == "error" else existing.severity
+        existing.action = f"{ACTIONS['ORDERS_NOT_EXECUTING_ADAPTER']}; {existing.action}"
+        return
+    f = col.finding("ORDERS_NOT_EXECUTING", severity, title)
+    f.count = adapter_errors
+    f.action = ACTIONS["ORDERS_NOT_EXECUTING_ADAPTER"]
 
 
 def _risk_limits(ws: Workspace, run_start: dict[str, Any] | None) -> dict[str, Any]:

@@ -36,15 +36,28 @@ GATE_TIMEOUT_S = 1800
 @dataclass(frozen=True)
 class FlagState:
     """The flag as found: ``halted`` whenever the file exists, even if it is not valid JSON
-    (the engine halts on any flag file, so the tools must agree)."""
+    (the engine halts on any flag file, so the tools must agree). ``source`` says who set it
+    (``operator`` for ``treasure halt``, ``recon``, ...; ``hand-written`` for the runbook's
+    ``echo '{"status":"EMERGENCY_HALT"}' > data/emergency.flag``). A flag without a reason or time
+    borrows them from data/emergency.log (the runbook's ``Reason: ...`` lines or our JSON lines)
+    and from the file's modification time, each marked as such."""
 
     halted: bool
     reason: str | None = None
     time: str | None = None
     problem: str | None = None
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"halted": self.halted, "reason": self.reason, "time": self.time, "problem": self.problem}
+        return {"halted": self.halted, "reason": self.reason, "time": self.time, "problem": self.problem,
+                "source": self.source}
+
+    def describe(self) -> str:
+        """``since TIME: REASON`` with whatever is known (never ``since ?: None``)."""
+        since = f"since {self.time}" if self.time else "since an unknown time"
+        what = self.reason or self.problem or "no reason recorded (add one to data/emergency.log)"
+        by = f" [set by {self.source}]" if self.source and self.source != "operator" else ""
+        return f"{since}: {what}{by}"
 
 
 def read_flag(ws: Workspace) -> FlagState:
@@ -52,10 +65,52 @@ def read_flag(ws: Workspace) -> FlagState:
     if problem == "absent":
         return FlagState(False)
     if problem is not None:
-        return FlagState(True, problem=f"flag file is {problem} (still halts runs)")
+        return _fill(ws, FlagState(True, problem=f"flag file is {problem} (still halts runs)", source="hand-written"))
     if not isinstance(doc, dict):
-        return FlagState(True, problem="flag file is not a JSON object (still halts runs)")
-    return FlagState(True, reason=_text(doc.get("reason")), time=_text(doc.get("time")))
+        return _fill(ws, FlagState(True, problem="flag file is not a JSON object (still halts runs)",
+                                   source="hand-written"))
+    source = _text(doc.get("source")) or ("operator" if doc.get("reason") and doc.get("time") else "hand-written")
+    return _fill(ws, FlagState(True, reason=_text(doc.get("reason")), time=_text(doc.get("time")), source=source))
+
+
+def _fill(ws: Workspace, state: FlagState) -> FlagState:
+    """Reason and time of a flag that lacks them, from data/emergency.log and the file's mtime."""
+    reason, when = state.reason, state.time
+    if reason is None:
+        reason = _logged_reason(ws)
+        if reason is not None:
+            reason = f"{reason} (from data/emergency.log)"
+    if when is None:
+        try:
+            mtime = ws.emergency_flag.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime is not None:
+            stamp = _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            when = f"{stamp} (file time)"
+    return FlagState(state.halted, reason, when, state.problem, state.source)
+
+
+def _logged_reason(ws: Workspace) -> str | None:
+    """The last halt reason in data/emergency.log: a runbook line ``Reason: ...`` or a JSON halt."""
+    try:
+        lines = (ws.data_dir / "emergency.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        text = line.strip()
+        if text.lower().startswith("reason:"):
+            return text[len("reason:"):].strip() or None
+        if text.startswith("{"):
+            try:
+                entry = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and entry.get("action") == "resume":
+                return None  # the last logged halt was resumed: its reason is not this flag's
+            if isinstance(entry, dict) and entry.get("action") == "halt" and entry.get("reason"):
+                return str(entry["reason"])
+    return None
 
 
 def _text(value: Any) -> str | None:
@@ -84,19 +139,37 @@ def append_log(ws: Workspace, entry: dict[str, Any]) -> None:
                               path=str(path)) from exc
 
 
-def halt(ws: Workspace, reason: str) -> tuple[FlagState, bool]:
-    """Set the flag (``(state, created)``); an existing flag is kept, the new reason logged."""
+def set_flag(ws: Workspace, reason: str, source: str) -> tuple[FlagState, bool]:
+    """Set the emergency flag with a reason, on behalf of ``source`` (``operator`` for
+    ``treasure halt``; ``recon`` above ``max_mismatches``; any producer). Returns ``(state, created)``;
+    an existing flag is kept and the new reason logged. A flag set by a producer other than the
+    operator also raises a CRITICAL alert (code EMERGENCY_HALT), pending until ``treasure ack``."""
     reason = (reason or "").strip()
     if not reason:
         raise OpsError("HALT_REASON", "a halt needs a reason", field="--reason")
+    source = (source or "").strip() or "operator"
     when = _now()
     current = read_flag(ws)
     if current.halted:
-        append_log(ws, {"action": "halt", "reason": reason, "time": when, "note": "already halted"})
+        append_log(ws, {"action": "halt", "reason": reason, "time": when, "source": source,
+                        "note": "already halted"})
         return current, False
-    atomic_write_json(ws.emergency_flag, {"status": FLAG_STATUS, "reason": reason, "time": when})
-    append_log(ws, {"action": "halt", "reason": reason, "time": when})
+    atomic_write_json(ws.emergency_flag, {"status": FLAG_STATUS, "reason": reason, "time": when, "source": source})
+    append_log(ws, {"action": "halt", "reason": reason, "time": when, "source": source})
+    if source != "operator":
+        from treasure.ops.alerts import raise_alert
+
+        raise_alert(ws, "EMERGENCY_HALT", "CRITICAL", "emergency", reason, None,
+                    key={"flag": when, "source": source, "reason": reason},
+                    title=f"emergency halt set by {source}: {reason}",
+                    action="trading is stopped: notify the trading desk, fix the cause, `treasure resume`, "
+                    "then `treasure ack`")
     return read_flag(ws), True
+
+
+def halt(ws: Workspace, reason: str) -> tuple[FlagState, bool]:
+    """``treasure halt``: :func:`set_flag` on behalf of the operator."""
+    return set_flag(ws, reason, "operator")
 
 
 # ------------------------------------------------------------------------------------------

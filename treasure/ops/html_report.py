@@ -218,8 +218,14 @@ def build_html(ws: Workspace, run_id: str) -> str:
                 "win_rate", "fees_usd", "realized_pnl_usd", "exposure", "orders", "fills", "bars"):
         if key in metrics:
             value = metrics[key]
-            shown = f"{value * 100:+.2f}%" if key in ("total_return", "max_drawdown", "win_rate", "exposure") \
-                and isinstance(value, (int, float)) else _num(value)
+            if key == "max_drawdown" and isinstance(value, (int, float)):
+                shown = f"{-abs(value) * 100:.2f}% (peak to trough)"  # a drawdown is a loss: never "+"
+            elif key == "total_return" and isinstance(value, (int, float)):
+                shown = f"{value * 100:+.2f}%"
+            elif key in ("win_rate", "exposure") and isinstance(value, (int, float)):
+                shown = f"{value * 100:.2f}%"
+            else:
+                shown = _num(value)
             parts.append(f"<tr><td>{_e(key)}</td><td>{_e(shown)}</td></tr>")
     parts.append("</tbody></table>")
 

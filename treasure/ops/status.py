@@ -13,7 +13,7 @@ from typing import Any
 from treasure.errors import TreasureError
 from treasure.ops import DEFAULT_MAX_MB
 from treasure.ops import alerts as alerts_mod
-from treasure.ops.emergency import read_flag
+from treasure.ops.emergency import FlagState, read_flag
 from treasure.ops.evidence import read_db, read_gates, read_lock, read_ssot
 from treasure.ops.runs import list_runs
 from treasure.workspace import Workspace
@@ -56,7 +56,7 @@ def build(ws: Workspace, *, limit: int = 10, max_mb: float = DEFAULT_MAX_MB) -> 
         "gates": read_gates(ws).to_dict(),
         "emergency": read_flag(ws).to_dict(),
         "db": read_db(ws, ssot).to_dict(ws) if ssot_problem is None else
-        {"enabled": False, "path": None, "state": "unknown", "detail": f"SSOT {ssot_problem}"},
+        {"enabled": False, "path": None, "state": "unknown", "detail": f"SSOT {ssot_problem}", "in_use": False},
         "ssot": {"problem": ssot_problem, **read_lock(ws).to_dict()},
         "logs": {"files": sizes.files, "bytes": sizes.bytes, "limit_mb": max_mb,
                  "largest": {"name": sizes.largest[0], "bytes": sizes.largest[1]} if sizes.largest else None,
@@ -75,8 +75,7 @@ def render(doc: dict[str, Any]) -> str:
     lines = [f"treasure status: {doc['workspace']}"]
     emergency = doc["emergency"]
     if emergency["halted"]:
-        lines.append(f"  EMERGENCY HALT   since {emergency['time'] or '?'}: {emergency['reason'] or emergency['problem']}"
-                     "  (resume: treasure resume)")
+        lines.append(f"  EMERGENCY HALT   {FlagState(**emergency).describe()}  (resume: treasure resume)")
     else:
         lines.append("  emergency flag   clear")
     gates = doc["gates"]
@@ -88,7 +87,9 @@ def render(doc: dict[str, Any]) -> str:
         cells = "  ".join(f"{name} {status}" for name, status in gates["gates"].items())
         lines.append(f"  gates            {gates['overall'] or '?'}: {cells}")
     db = doc["db"]
-    lines.append(f"  database         {db['state']}" + (f" ({db['path']}: {db['detail']})" if db["enabled"] else ""))
+    in_use = db.get("in_use") and not db["enabled"]
+    lines.append(f"  database         {db['state']}" + (" (run --db)" if in_use else "")
+                 + (f" ({db['path']}: {db['detail']})" if db["enabled"] or db.get("in_use") else ""))
     ssot = doc["ssot"]
     if ssot["problem"]:
         lines.append(f"  ssot             spec/ssot.json {ssot['problem']}")

@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
                  "  next: notify the trading desk; diagnose with `treasure status` / `treasure diagnose`;\n"
                  "        `treasure resume` once the e2 and determinism gates pass")
     else:
-        human = (f"already halted since {state.time or '?'} ({state.reason or state.problem}); "
+        human = (f"already halted {state.describe()}; "
                  "your reason was added to data/emergency.log")
     emit(args, human, {"halted": True, "created": created, "flag": state.to_dict()})
     return 0

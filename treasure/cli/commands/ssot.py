@@ -1,7 +1,10 @@
-"""``treasure ssot approve|check``: record the approved SSOT, schemas and dataset; detect changes.
+"""``treasure ssot approve|check|diff``: record the approved SSOT, schemas and dataset; detect and
+show changes.
 
 ``approve`` is the only writer of spec/ssot.lock (see :mod:`treasure.lock`); ``check`` exits 0 when
-the workspace matches its approval and 2 with one line per changed, missing or unapproved file.
+the workspace matches its approval and 2 with one line per changed, missing or unapproved file;
+``diff`` shows what changed in each JSON file (key paths and a unified diff against the approved
+content the lock keeps), exit 0 when nothing changed and 2 otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import argparse
 
 from treasure.cli.output import emit
 from treasure.errors import EXIT_BAD_INPUT, HINTS, EXIT_OK
-from treasure.lock import approve, check_tamper
+from treasure.lock import approve, check_tamper, diff
 from treasure.workspace import Workspace
 
 
@@ -28,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     check_parser = actions.add_parser("check", parents=[common],
                                       help="list every change since the last approval (exit 2 if any)")
     check_parser.set_defaults(handler=handle_check)
+    diff_parser = actions.add_parser("diff", parents=[common],
+                                     help="show what changed since the last approval (key paths and a unified "
+                                     "diff; exit 2 if anything changed)")
+    diff_parser.add_argument("--keys-only", action="store_true", help="only the changed key paths, no text diff")
+    diff_parser.set_defaults(handler=handle_diff)
 
 
 def handle_approve(args: argparse.Namespace) -> int:
@@ -61,3 +69,29 @@ def handle_check(args: argparse.Namespace) -> int:
         lines = ["ssot check: clean (spec/, truth/ and the dataset match spec/ssot.lock)"]
     emit(args, "\n".join(lines), {"clean": not findings, "findings": [f.to_dict() for f in findings]})
     return EXIT_BAD_INPUT if findings else EXIT_OK
+
+
+def handle_diff(args: argparse.Namespace) -> int:
+    ws = Workspace.at(args.workspace)
+    changes = diff(ws)
+    dataset = [f for f in check_tamper(ws) if f.code == "TAMPER_DATASET"]
+    if not changes and not dataset:
+        emit(args, "ssot diff: no change since approval (spec/ssot.lock)",
+             {"clean": True, "files": [], "dataset": []})
+        return EXIT_OK
+    lines = [f"ssot diff: {len(changes) + len(dataset)} change(s) since approval (spec/ssot.lock)"]
+    for change in changes:
+        lines.append(f"{change.status:>8} {change.path}")
+        if change.status == "unknown":
+            lines.append("         the approved content is unknown: this lock (version 1) keeps only hashes; "
+                         "review the file, then `treasure ssot approve` records its content")
+        for key in change.keys:
+            lines.append(f"           {key}")
+        if change.unified and not args.keys_only:
+            lines.extend(f"         {line}" for line in change.unified.rstrip("\n").splitlines())
+    for finding in dataset:
+        lines.append(f" dataset {finding.path}: {finding.message}")
+    lines.append("next: restore the approved files, or approve the change with `treasure ssot approve`")
+    emit(args, "\n".join(lines), {"clean": False, "files": [c.to_dict() for c in changes],
+                                  "dataset": [f.to_dict() for f in dataset]})
+    return EXIT_BAD_INPUT
