@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from treasure.cli.output import Progress, emit, pct
-from treasure.engine import RunRequest, RunResult, run
 from treasure.cli.types import seed
+from treasure.engine import RunRequest, RunResult, run
 from treasure.strategy import BUILTIN
 from treasure.workspace import Workspace
 
@@ -83,7 +83,6 @@ def verdict(result: RunResult, ws: Workspace) -> str:
     return "\n".join(lines)
 
 
-def handle(args: argparse.Namespace) -> int:
 def refuse_overwrite_while_halted(args: argparse.Namespace, ws: Workspace) -> None:
     """A run started while the emergency flag is set halts before its first bar: with --overwrite it
     would replace a complete run's evidence with an empty halted one. Refuse before touching anything."""
@@ -96,9 +95,10 @@ def refuse_overwrite_while_halted(args: argparse.Namespace, ws: Workspace) -> No
                        path=ws.relative(flag), field="--overwrite")
 
 
+def handle(args: argparse.Namespace) -> int:
     ws = Workspace.at(args.workspace)
-    request = request_from_args(args, ws)
     refuse_overwrite_while_halted(args, ws)
+    request = request_from_args(args, ws)
     stored = None
     if getattr(args, "no_db", False):
         result = run(request)
@@ -116,11 +116,11 @@ def refuse_overwrite_while_halted(args: argparse.Namespace, ws: Workspace) -> No
         if stored.error is not None:
             text += "\n" + stored.error.render()
             exit_code = exit_code or stored.error.exit_code
+    if args.quiet and exit_code == 0 and not args.json:
+        return exit_code  # -q: silent on success; any failure still prints its verdict
     emit(args, text, {"run_id": result.run_id, "status": result.status,
                       "exit_code": exit_code, "court_report": result.court,
                       "event_log": ws.relative(result.event_log),
                       "error": result.error.to_dict() if result.error else None,
                       "db": stored.to_dict() if stored is not None else None})
     return exit_code
-    if args.quiet and exit_code == 0 and not args.json:
-        return exit_code  # -q: silent on success; any failure still prints its verdict
