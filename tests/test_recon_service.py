@@ -13,7 +13,7 @@ import pytest
 from treasure.contracts import Contracts
 from treasure.engine import RunRequest, run
 from treasure.eventlog import read_events, verify_log
-from treasure.recon import recon_run_id, run_recon
+from treasure.recon import recon_id, recon_run_id, run_recon
 from treasure.workspace import Workspace, init_workspace
 
 
@@ -49,12 +49,15 @@ def test_clean_default_session(ran, cli) -> None:
     latest = ws.reports_dir / "recon_report.json"
     assert per_run.read_bytes() == latest.read_bytes()
     report = json.loads(latest.read_text())
+    own = ws.reports_dir / "recon" / report["recon_run_id"] / "recon_report.json"
+    assert own.read_bytes() == latest.read_bytes(), "the latest copies are copies of the recon's own report"
     Contracts(ws.truth_dir).validate("recon_report", report)
     assert report["status"] == "clean" and report["mismatches"] == [] and report["matched"] == report["run"]["orders"]
     recon = {k: v for k, v in json.loads(ws.ssot_path.read_text())["recon"].items() if k != "live_fixture"}
     assert report["tolerances"] == recon | {"max_mismatches": 10}
-    events = list(read_events(ws.event_log(recon_run_id(run_id))))
+    events = list(read_events(ws.event_log(report["recon_run_id"])))
     assert [e["event_type"] for e in events] == ["recon_started", "recon_completed"]
+    assert report["event_log"] == f"logs/events/run_{report['recon_run_id']}.jsonl"
     assert events[0]["payload"]["live_sha256"] == report["live"]["sha256"]
 
 
@@ -62,14 +65,16 @@ def test_halt_above_threshold_exit_3_and_critical_event(ran, cli, manifest) -> N
     ws, run_id = ran
     code, out, _ = cli("recon", run_id, "--workspace", ws.root, "--live", live(ws, "threshold_over.jsonl"))
     assert code == 3 and "HALTED (11 mismatched orders > 10)" in out
-    log = ws.event_log(recon_run_id(run_id))
+    log = ws.event_log(json.loads((ws.reports_dir / "recon_report.json").read_text())["recon_run_id"])
     summary = verify_log(log, Contracts(ws.truth_dir))
     assert summary.by_type["recon_mismatch"] == 11 and summary.by_type["halt"] == 1
     halt = next(e for e in read_events(log) if e["event_type"] == "halt")
     assert (halt["category"], halt["level"], halt["payload"]["reason"]) == ("RECON", "CRITICAL", "recon_mismatch_threshold")
     code, out, _ = cli("recon", run_id, "--workspace", ws.root, "--live", live(ws, "threshold_at.jsonl"))
     assert code == 0 and "10 MISMATCHED ORDER(S)" in out
-    assert "halt" not in {e["event_type"] for e in read_events(log)}, "re-running recon replaces its log"
+    at = ws.event_log(json.loads((ws.reports_dir / "recon_report.json").read_text())["recon_run_id"])
+    assert at != log and "halt" not in {e["event_type"] for e in read_events(at)}
+    assert verify_log(log, Contracts(ws.truth_dir)).by_type["halt"] == 1, "a later recon keeps the earlier one's log"
 
 
 def test_strict_and_json(ran, cli) -> None:
@@ -78,7 +83,7 @@ def test_strict_and_json(ran, cli) -> None:
     doc = json.loads(out)
     assert code == 2 and doc["exit_code"] == 2
     assert doc["report"]["summary"] == {"MISSING_FILL": 0, "ORDER_STATE_DRIFT": 0, "PRICE_MISMATCH": 3, "FEE_MISMATCH": 0}
-    assert doc["event_log"] == f"logs/events/run_{recon_run_id(run_id)}.jsonl"
+    assert doc["event_log"] == f"logs/events/run_{doc['recon_id']}.jsonl" and doc["recon_id"].startswith("recon-")
     code, _, _ = cli("recon", run_id, "-w", ws.root, "--live", live(ws, "clean.jsonl"), "--strict")
     assert code == 0
 
@@ -155,6 +160,18 @@ def test_recon_run_id_stays_a_valid_run_id() -> None:
     long = "x" * 64
     shortened = recon_run_id(long)
     assert len(shortened) == 64 and check_run_id(shortened) and shortened != recon_run_id("x" * 63 + "y")
+
+
+def test_recon_id_is_a_valid_run_id_and_a_digest_of_the_inputs() -> None:
+    from treasure.workspace import check_run_id
+
+    base = {"run_last_hash": "a" * 64, "live_sha256": "b" * 64, "tolerances": {"max_mismatches": 10}}
+    one = recon_id("run-1", **base)
+    assert one.startswith("recon-run-1-") and check_run_id(one) and one == recon_id("run-1", **base)
+    assert len({one, recon_id("run-2", **base), recon_id("run-1", **{**base, "live_sha256": "c" * 64}),
+                recon_id("run-1", **{**base, "tolerances": {"max_mismatches": 9}})}) == 4
+    longest = recon_id("x" * 64, **base)
+    assert len(longest) == 64 and check_run_id(longest) and longest != recon_id("x" * 63 + "y", **base)
 
 
 def test_a_rotated_run_log_is_read_as_one(ran, tmp_path) -> None:

@@ -23,14 +23,15 @@ from treasure.recon.live import (
 )
 from treasure.recon.matcher import reconcile
 from treasure.recon.model import CODES, STATES, Ledger, LedgerBuilder, Mismatch, ReconResult, Tolerances
-from treasure.recon.report import build_report, recon_events, recon_run_id
+from treasure.recon.report import build_report, recon_events, recon_id, recon_run_id
 from treasure.recon.runlog import RunRecord, ledger_from_events, read_run
-from treasure.recon.service import DEFAULT_LIVE_FIXTURE, ReconOutcome, live_fixture_path, run_recon
+from treasure.recon.service import (DEFAULT_LIVE_FIXTURE, ReconOutcome, live_fixture_path, recorded_sessions_dir,
+                                    run_recon)
 
 __all__ = [
     "CODES", "DEFAULT_LIVE_FIXTURE", "LIVE_FORMAT", "MESSAGE_SCHEMAS", "STATES", "Ledger", "LedgerBuilder",
     "LiveMessage", "LiveProblem", "LiveSession", "Mismatch", "ReconOutcome", "ReconResult", "RunRecord",
     "Tolerances", "build_report", "dump_session", "ledger_from_events", "ledger_from_messages",
     "live_fixture_path", "messages_from_ledger", "parse_live", "read_live", "read_run", "recon_events",
-    "recon_run_id", "reconcile", "run_recon",
+    "recon_id", "recon_run_id", "reconcile", "recorded_sessions_dir", "run_recon",
 ]

@@ -16,6 +16,11 @@ any byte difference; then run::
 
 The generator reconciles every session it writes and refuses to write one that does not produce
 exactly its declared mismatches.
+
+``treasure recon record RUN_ID`` uses the same generator on a workspace's *own* run
+(:func:`generate` with ``adaptive=True``): perturbation sizes follow that SSOT's tolerances, the
+threshold sessions hold ``recon.max_mismatches`` and one more mismatched orders, an order with one
+fill stands in where no order has two, and a session the run has too few orders for is left out.
 """
 
 from __future__ import annotations
@@ -72,8 +77,9 @@ def default_run(source: Path | None = None) -> tuple[RunRecord, Tolerances]:
 
 
 # the clean session --------------------------------------------------------------------------------
-def clean_messages(ledger: Ledger, rng: np.random.Generator) -> Messages:
-    """The venue's view of ``ledger``: latency, and price/fee noise inside the default tolerances."""
+def clean_messages(ledger: Ledger, rng: np.random.Generator, *, price_noise_bps: float = PRICE_NOISE_BPS,
+                   fee_noise_usd: float = FEE_NOISE_USD) -> Messages:
+    """The venue's view of ``ledger``: latency, and price/fee noise inside the tolerances."""
     messages = messages_from_ledger(
         ledger,
         ack_latency_ms=lambda i: 15 + (i * 7) % 30,
@@ -83,10 +89,10 @@ def clean_messages(ledger: Ledger, rng: np.random.Generator) -> Messages:
     for message in messages:
         if message["type"] != "fill":
             continue
-        bps = float(rng.uniform(-PRICE_NOISE_BPS, PRICE_NOISE_BPS))
+        bps = float(rng.uniform(-price_noise_bps, price_noise_bps))
         price = round(message["price"] * (1.0 + bps / 1e4 * (side[message["order_id"]] or 1)), 8)
         rate = message["fee"] / (message["qty"] * message["price"])
-        message["fee"] = round(rate * message["qty"] * price + float(rng.uniform(-FEE_NOISE_USD, FEE_NOISE_USD)), 8)
+        message["fee"] = round(rate * message["qty"] * price + float(rng.uniform(-fee_noise_usd, fee_noise_usd)), 8)
         message["price"] = price
     return messages
 
@@ -115,6 +121,18 @@ def change_fee(*, factor: float = 1.0, add: float = 0.0) -> Perturbation:
         fill = _fills(messages, oid)[0]
         fill["fee"] = round(fill["fee"] * factor + add, 8)
     apply.__name__ = f"change_fee(x{factor:g} {add:+g} USD)"
+    return apply
+
+
+def bump_fee(tolerances: Tolerances, multiple: float) -> Perturbation:
+    """The venue charged ``multiple`` times the fee tolerance (plus the clean noise) too much on the
+    order's first fill: a fee mismatch whatever the order's size or the SSOT's fee tolerances."""
+    def apply(messages: Messages, oid: str) -> None:
+        fills = _fills(messages, oid)
+        total = sum(abs(f["fee"]) for f in fills)
+        allowed = max(tolerances.fee_tolerance_abs_usd, tolerances.fee_tolerance_rel * total)
+        fills[0]["fee"] = round(fills[0]["fee"] + multiple * (allowed + 0.01) + len(fills) * FEE_NOISE_USD, 8)
+    apply.__name__ = f"change_fee(+{multiple:g}x tolerance)"
     return apply
 
 
@@ -184,6 +202,44 @@ SESSIONS: dict[str, tuple[str, list[Perturbation]]] = {
 }
 
 
+def adaptive_sessions(ledger: Ledger, tolerances: Tolerances) -> dict[str, tuple[str, list[Perturbation]]]:
+    """The sessions for a workspace's own run: sized by its tolerances and what its orders allow.
+
+    Price shifts scale with ``price_tolerance_bps`` (the default's 9/25/-12/40 bps at 5 bps), fee
+    changes are a multiple of the fee tolerance, ``drop_fill`` becomes ``drop_order`` when no order
+    has two fills, and the threshold sessions hold ``max_mismatches`` and ``max_mismatches + 1``
+    orders; a session needing more filled orders than the run has is left out.
+    """
+    scale = max(tolerances.price_tolerance_bps, 0.5) / 5.0
+    counts = np.bincount(ledger.fill_order, minlength=ledger.orders)
+    filled = ledger.state == STATE_CODE["filled"]
+    singles = int(np.count_nonzero(filled & (counts >= 1)))
+    multi = bool(np.count_nonzero(filled & (counts >= 2)))
+    price = [shift_price(9.0 * scale), shift_price(25.0 * scale), shift_price(-12.0 * scale)]
+    fee = [bump_fee(tolerances, 2.0), bump_fee(tolerances, 4.0), bump_fee(tolerances, 8.0)]
+    missing: list[Perturbation] = [drop_fill if multi else drop_order, extra_fill, drop_order]
+    state = [state_working, state_cancelled]
+    cycle = price + fee + missing[:2] + state
+    limit = tolerances.max_mismatches
+
+    def threshold(size: int) -> list[Perturbation]:
+        extra = [shift_price((40.0 + 10.0 * k) * scale) for k in range(max(0, size - len(cycle)))]
+        return (cycle + extra)[:size]
+
+    plan: dict[str, tuple[str, list[Perturbation]]] = {
+        "clean": SESSIONS["clean"],
+        "price_mismatch": (SESSIONS["price_mismatch"][0], price),
+        "fee_mismatch": (SESSIONS["fee_mismatch"][0], fee),
+        "missing_fill": (SESSIONS["missing_fill"][0] if multi else
+                         "a live fill the dry-run never recorded, two orders the venue never saw", missing),
+        "order_state_drift": SESSIONS["order_state_drift"],
+        "threshold_at": (f"{limit} mismatched orders: at recon.max_mismatches, no halt", threshold(limit)),
+        "threshold_over": (f"{limit + 1} mismatched orders: above recon.max_mismatches, halt", threshold(limit + 1)),
+    }
+    return {name: entry for name, entry in plan.items() if len(entry[1]) <= singles and
+            (name != "threshold_at" or limit > 0)}
+
+
 def _targets(ledger: Ledger, perturbations: list[Perturbation], rng: np.random.Generator) -> list[str]:
     """Distinct filled orders for the perturbations, drawn from the seeded generator."""
     counts = np.bincount(ledger.fill_order, minlength=ledger.orders)
@@ -200,15 +256,27 @@ def _targets(ledger: Ledger, perturbations: list[Perturbation], rng: np.random.G
     return chosen
 
 
-def generate(source: Path | None = None, *, run: tuple[RunRecord, Tolerances] | None = None) -> dict[str, bytes]:
-    """Every file of ``fixtures/live/`` (name -> bytes), self-checked against the matcher."""
+def generate(source: Path | None = None, *, run: tuple[RunRecord, Tolerances] | None = None,
+             adaptive: bool = False) -> dict[str, bytes]:
+    """Every file of ``fixtures/live/`` (name -> bytes), self-checked against the matcher.
+
+    ``adaptive``: the sessions of a workspace's own run (:func:`adaptive_sessions`, noise scaled to
+    its tolerances, the run id in each session header); else the packaged default sessions."""
     record, tolerances = run or default_run(source)
     ledger = record.ledger
     rng = make_rng(SEED, stream=0)  # the engine's seeded generator: no global randomness
-    base = clean_messages(ledger, rng)
+    if adaptive:
+        fills_per_order = int(np.bincount(ledger.fill_order).max()) if ledger.fills else 1
+        base = clean_messages(ledger, rng,
+                              price_noise_bps=PRICE_NOISE_BPS * max(tolerances.price_tolerance_bps, 0.5) / 5.0,
+                              fee_noise_usd=min(FEE_NOISE_USD, 0.3 * tolerances.fee_tolerance_abs_usd / fills_per_order))
+        plan = adaptive_sessions(ledger, tolerances)
+    else:
+        base = clean_messages(ledger, rng)
+        plan = SESSIONS
     files: dict[str, bytes] = {}
     entries = []
-    for name, (description, perturbations) in SESSIONS.items():
+    for name, (description, perturbations) in plan.items():
         messages = copy.deepcopy(base)
         expected = []
         for perturbation, oid in zip(perturbations, _targets(ledger, perturbations, rng)):
@@ -218,6 +286,8 @@ def generate(source: Path | None = None, *, run: tuple[RunRecord, Tolerances] | 
         messages.sort(key=lambda m: m["venue_ts_ms"])
         header = {"venue": VENUE, "symbol": record.symbol, "session": name,
                   "dataset_sha256": record.dataset_sha256, "generator": "treasure.recon.fixturegen"}
+        if adaptive:
+            header.update(run_id=record.run_id, generator="treasure recon record")
         data = dump_session(messages, header=header)
         expected.sort(key=lambda e: (e["order_id"], e["code"]))
         halt = len({e["order_id"] for e in expected}) > tolerances.max_mismatches
@@ -227,9 +297,9 @@ def generate(source: Path | None = None, *, run: tuple[RunRecord, Tolerances] | 
                         "mismatches": expected})
     files[MANIFEST] = dumps_pretty({
         "format": MANIFEST_FORMAT,
-        "generated_by": "python -m treasure.recon.fixturegen",
-        "run": {"ssot": "spec/ssot.json", "symbol": record.symbol, "dataset_sha256": record.dataset_sha256,
-                "orders": ledger.orders, "fills": ledger.fills},
+        "generated_by": f"treasure recon record {record.run_id}" if adaptive else "python -m treasure.recon.fixturegen",
+        "run": {"ssot": "spec/ssot.json", "run_id": record.run_id, "symbol": record.symbol,
+                "dataset_sha256": record.dataset_sha256, "orders": ledger.orders, "fills": ledger.fills},
         "tolerances": tolerances.as_dict(),
         "sessions": entries,
     })

@@ -7,8 +7,9 @@ report's ``mismatches`` are sorted by (order id, code) and every number is round
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Mapping
 
+from treasure.canonical import canonical_bytes
 from treasure.recon.live import LiveSession
 from treasure.recon.model import CODES, Ledger, ReconResult
 from treasure.recon.runlog import RECON_PREFIX, RunRecord
@@ -19,8 +20,25 @@ HALT_RULE = "halt when mismatched_orders > max_mismatches"
 _MAX_RUN_ID = 64
 
 
+def recon_id(run_id: str, *, run_last_hash: str, live_sha256: str, tolerances: Mapping[str, Any]) -> str:
+    """The id of one reconciliation: ``recon-<run_id>-<10 hex>``, the hex a digest of what it
+    compared (the run's id and last event hash, the live session's SHA-256, the tolerances).
+
+    Deterministic: the same inputs give the same id (so the same report and log bytes, and one
+    alert), any different input a new one, so every distinct recon keeps its own evidence under
+    ``reports/recon/<recon_id>/`` and ``logs/events/run_<recon_id>.jsonl``. Shortened to the
+    64 characters a run id may have by cutting ``run_id`` (the digest still covers all of it).
+    """
+    digest = hashlib.sha256(canonical_bytes({
+        "run_id": run_id, "run_last_hash": run_last_hash, "live_sha256": live_sha256,
+        "tolerances": dict(tolerances)})).hexdigest()[:10]
+    keep = _MAX_RUN_ID - len(RECON_PREFIX) - len(digest) - 1
+    return f"{RECON_PREFIX}{run_id[:keep]}-{digest}"
+
+
 def recon_run_id(run_id: str) -> str:
-    """The id of a run's reconciliation log: ``recon-<run_id>``, shortened with a digest if needed."""
+    """The name of a run's reconciliation log before every recon had its own id
+    (``recon-<run_id>``, shortened with a digest if needed): read by ops tools in older workspaces."""
     candidate = RECON_PREFIX + run_id
     if len(candidate) <= _MAX_RUN_ID:
         return candidate
@@ -36,13 +54,14 @@ def status_of(result: ReconResult) -> str:
 
 
 def build_report(*, run: RunRecord, live: LiveSession, live_ledger: Ledger, result: ReconResult,
-                 live_path: str, event_log: str) -> dict[str, Any]:
-    """The recon_report.json document."""
+                 live_path: str, event_log: str, recon_run: str | None = None) -> dict[str, Any]:
+    """The recon_report.json document (``recon_run``: the recon's id, default :func:`recon_id`)."""
     tol = result.tolerances
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run.run_id,
-        "recon_run_id": recon_run_id(run.run_id),
+        "recon_run_id": recon_run or recon_id(run.run_id, run_last_hash=run.last_hash, live_sha256=live.sha256,
+                                              tolerances=tol.as_dict()),
         "status": status_of(result),
         "run": {
             "adapter": run.adapter,

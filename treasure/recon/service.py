@@ -1,10 +1,15 @@
 """``treasure recon`` as a library call: read the evidence, reconcile, write report and RECON log.
 
 Order of work: every input is read and checked first (SSOT, the run's verified event log, the live
-session), so bad input writes nothing. Then the RECON log is written to a temp file and renamed
-over ``logs/events/run_recon-<run_id>.jsonl`` (re-running recon replaces it whole; the run's own log
-is never touched), then the reports, each atomically. Nothing depends on the wall clock: every
-RECON event carries the sim time at which the reconciled period ends.
+session), so bad input writes nothing. Every recon has its own id (:func:`recon_id`: a digest of
+the run, the live session and the tolerances) and keeps its own evidence: the RECON log
+``logs/events/run_<recon_id>.jsonl`` (temp file + rename) and ``reports/recon/<recon_id>/recon_report.json``.
+Then the escalation (:mod:`treasure.recon.escalate`: an alert pending until acked, and the emergency
+flag above ``recon.max_mismatches``), a line in ``reports/recon/history.jsonl``, and last the
+derived "latest" copies ``reports/runs/<run_id>/recon_report.json`` and ``reports/recon_report.json``.
+A later recon never replaces an earlier one's evidence (the same inputs give the same id and the
+same bytes). Nothing canonical depends on the wall clock: every RECON event carries the sim time at
+which the reconciled period ends.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from treasure.jsonio import atomic_write_json, fsync_dir
 from treasure.recon.live import LIVE_HINTS, read_live, ledger_from_messages
 from treasure.recon.matcher import reconcile
 from treasure.recon.model import ReconResult, Tolerances
-from treasure.recon.report import build_report, recon_events, recon_run_id
+from treasure.recon.escalate import Escalation, escalate
+from treasure.recon.history import append_entry, entry_from_report, recon_dir
+from treasure.recon.report import build_report, recon_events, recon_id
 from treasure.recon.runlog import RECON_PREFIX, read_run
 from treasure.workspace import Workspace, check_run_id
 
@@ -38,17 +45,33 @@ class ReconOutcome:
     report: dict[str, Any]
     result: ReconResult
     exit_code: int
-    report_path: Path
-    latest_report_path: Path
-    event_log: Path
+    report_path: Path              # reports/recon/<recon_id>/recon_report.json (this recon's own)
+    latest_report_path: Path       # reports/recon_report.json (a copy of the latest recon)
+    event_log: Path                # logs/events/run_<recon_id>.jsonl
+    recon_id: str = ""
+    run_report_path: Path | None = None   # reports/runs/<run_id>/recon_report.json (latest of the run)
+    seq: int | None = None                # its line in reports/recon/history.jsonl
+    escalation: Escalation = Escalation()
 
     @property
     def halted(self) -> bool:
         return self.result.halted
 
 
-def live_fixture_path(ws: Workspace, recon_section: Any, *, source: str | None = None) -> Path:
-    """The SSOT's ``recon.live_fixture`` (or the default), resolved inside the workspace."""
+def recorded_sessions_dir(ws: Workspace, run_id: str) -> Path:
+    """``fixtures/live/runs/<run_id>/``: the sessions ``treasure recon record RUN_ID`` derived for a run."""
+    return ws.fixtures_dir / "live" / "runs" / check_run_id(run_id)
+
+
+def live_fixture_path(ws: Workspace, recon_section: Any, *, source: str | None = None,
+                      run_id: str | None = None) -> Path:
+    """The live session to reconcile ``run_id`` against when none is given: the run's own recorded
+    clean session (``treasure recon record``) if there is one, else the SSOT's ``recon.live_fixture``
+    (or the default), resolved inside the workspace."""
+    if run_id is not None:
+        own = recorded_sessions_dir(ws, run_id) / "clean.jsonl"
+        if own.is_file():
+            return own
     relative = (recon_section or {}).get("live_fixture", DEFAULT_LIVE_FIXTURE)
     return ws.resolve_inside(relative, field="recon.live_fixture", source=source)
 
@@ -80,14 +103,16 @@ def _write_log(ws: Workspace, recon_id: str, ts_ms: int, events: list[tuple[str,
 
 def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
               ssot_path: Path | None = None, durable: bool = True,
-              contracts: Contracts | None = None) -> ReconOutcome:
+              contracts: Contracts | None = None, escalation: bool = True) -> ReconOutcome:
     """Reconcile run ``run_id`` against a recorded live session and write the evidence.
 
-    ``live_path`` defaults to the SSOT's ``recon.live_fixture``; tolerances come from the SSOT's
-    ``recon`` section. Exit code 3 (and a CRITICAL ``halt`` event) when more than
-    ``recon.max_mismatches`` orders mismatch, else 0. ``durable=False`` skips the fsyncs (for
-    throwaway workspaces in tests; the writes stay atomic). ``contracts`` reuses loaded schemas of
-    the workspace's truth/.
+    ``live_path`` defaults to the run's recorded clean session, else the SSOT's
+    ``recon.live_fixture``; tolerances come from the SSOT's ``recon`` section. Exit code 3 (a
+    CRITICAL ``halt`` event, a CRITICAL alert and the emergency flag set) when more than
+    ``recon.max_mismatches`` orders mismatch, else 0 (an ERROR alert when any mismatch).
+    ``escalation=False`` raises no alert and sets no flag (for throwaway workspaces).
+    ``durable=False`` skips the fsyncs (for throwaway workspaces in tests; the writes stay
+    atomic). ``contracts`` reuses loaded schemas of the workspace's truth/.
     """
     check_run_id(run_id)
     if run_id.startswith(RECON_PREFIX):
@@ -98,7 +123,8 @@ def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
     tolerances = Tolerances.from_config(recon_section)
     contracts = contracts or Contracts(ws.truth_dir)
     run = read_run(ws, run_id, contracts=contracts)
-    path = Path(live_path) if live_path is not None else live_fixture_path(ws, recon_section, source=config.path)
+    path = (Path(live_path) if live_path is not None
+            else live_fixture_path(ws, recon_section, source=config.path, run_id=run.run_id))
     shown = ws.relative(path)
     live = read_live(path, display_path=shown, time_window_ms=tolerances.time_window_ms, strict=True)
     if live.symbol and run.symbol and live.symbol != run.symbol:
@@ -107,19 +133,26 @@ def run_recon(ws: Workspace, run_id: str, *, live_path: Path | None = None,
     live_ledger = ledger_from_messages(live.messages)
     result = reconcile(run.ledger, live_ledger, tolerances)
 
-    recon_id = recon_run_id(run.run_id)
-    log_path = ws.event_log(recon_id)
-    report_path = ws.run_reports(run.run_id) / REPORT_NAME
+    rid = recon_id(run.run_id, run_last_hash=run.last_hash, live_sha256=live.sha256,
+                   tolerances=tolerances.as_dict())
+    log_path = ws.event_log(rid)
+    report_path = recon_dir(ws) / rid / REPORT_NAME
     report = build_report(run=run, live=live, live_ledger=live_ledger, result=result, live_path=shown,
-                          event_log=ws.relative(log_path))
+                          event_log=ws.relative(log_path), recon_run=rid)
     contracts.validate("recon_report", report, source=REPORT_NAME)
     last_live = max((m.venue_ts_ms for m in live.messages), default=0)
     ts_ms = max(run.last_ts_ms, last_live)
     ws.ensure_dirs()
-    _write_log(ws, recon_id, ts_ms, recon_events(report, report_path=ws.relative(report_path)), contracts,
-               durable=durable)
+    shown_report = ws.relative(report_path)
+    _write_log(ws, rid, ts_ms, recon_events(report, report_path=shown_report), contracts, durable=durable)
     atomic_write_json(report_path, report, durable=durable)
+    raised = escalate(ws, report, report_path=shown_report) if escalation else Escalation()
+    entry = append_entry(ws, {**entry_from_report(report, report_path=shown_report, sim_ts_ms=ts_ms),
+                              **raised.to_dict()}, durable=durable)
+    run_report = ws.run_reports(run.run_id) / REPORT_NAME
+    atomic_write_json(run_report, report, durable=durable)
     latest = ws.reports_dir / REPORT_NAME
     atomic_write_json(latest, report, durable=durable)
     return ReconOutcome(report=report, result=result, exit_code=EXIT_HALTED if result.halted else EXIT_OK,
-                        report_path=report_path, latest_report_path=latest, event_log=log_path)
+                        report_path=report_path, latest_report_path=latest, event_log=log_path, recon_id=rid,
+                        run_report_path=run_report, seq=int(entry["seq"]), escalation=raised)
