@@ -119,6 +119,31 @@ def test_a_spent_time_budget_stops_the_hunt(workspace: Workspace, cli) -> None:
     assert "(stopped by --max-minutes)" in out
 
 
+@pytest.mark.parametrize("strategy", ["sma_crossover", "examples/buggy_gap.py:GapFade"])
+def test_a_budget_that_runs_out_mid_hunt_stops_it_cleanly(hunt_ws: Workspace, cli, strategy: str) -> None:
+    """Issue 13 finding 7: when --max-minutes ran out between examples, hypothesis replayed an example
+    that drew nothing and the hunt died with FlakyStrategyDefinition (rc 1). 3 s is well inside the
+    1000 examples asked for, and well after the first ones ran."""
+    code, out, err = cli("hunt", "--workspace", hunt_ws.root, "--strategy", strategy, "--examples", "1000",
+                         "--max-minutes", "0.05", "--determinism", "off", "--seed", "1", "--json")
+    assert code == 0, out + err
+    assert "internal error" not in err and "Flaky" not in err
+    doc = json.loads(out)
+    assert doc["status"] == "passed" and doc["examples"]["stopped_by_time"] is True
+    assert 0 < doc["examples"]["run"] < 1000
+    assert err == ""  # --json: no progress lines
+
+
+def test_progress_shows_examples_found_and_time_at_most_once_a_second(workspace: Workspace, cli) -> None:
+    code, out, err = cli("hunt", "--workspace", workspace.root, "--strategy", "buy_and_hold", "--examples", "1000",
+                         "--max-minutes", "0.05", "--determinism", "off")
+    assert code == 0 and "(stopped by --max-minutes)" in out
+    lines = [line for line in err.splitlines() if line.startswith("hunt: ")]
+    assert lines and all(re.fullmatch(r"hunt: \d+/1000 examples, 0 found, \d+s elapsed \(last: \d+ bars, \w+\)", line)
+                         for line in lines), err
+    assert len(lines) <= 5  # one a second over a 3-second budget (plus the first)
+
+
 def test_an_unknown_strategy_is_a_coded_error(workspace: Workspace, cli) -> None:
     code, out, err = cli("hunt", "--workspace", workspace.root, "--strategy", "nope.py:Nothing")
     assert code == 2 and "error[STRATEGY_UNKNOWN]" in err and "Traceback" not in err
