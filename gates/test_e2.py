@@ -16,7 +16,6 @@ Every failure names the file and, where there is one, the field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -143,25 +142,16 @@ def test_ssot_validates(treasure_workspace):
         _fail("the SSOT", [exc.render()])
 
 
-def _last_line(path: Path) -> tuple[int, bytes]:
-    count, last = 0, b""
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                count, last = count + 1, line
-    return count, last
-
-
 def _evidence_problems(ws: Any, path: Path, court: dict[str, Any]) -> list[str]:
     """Tie a court report to its run's evidence: the run's copy (for the latest report), the
     equity curve's hash, the event log's length and last hash."""
-    import orjson
-
     from treasure.compare import compare_documents
     from treasure.contracts import Contracts
 
     problems: list[str] = []
     shown = ws.relative(path)
+    if not isinstance(court.get("run_id"), str):
+        return [f"{shown} field run_id: not a run id"]
     run_id = court.get("run_id", "")
     evidence = court.get("evidence", {})
     copy_path = ws.run_reports(run_id) / "court_report.json"
@@ -173,33 +163,19 @@ def _evidence_problems(ws: Any, path: Path, court: dict[str, Any]) -> list[str]:
                             + same.summary.replace("\n", "; "))
     curve = ws.root / evidence.get("equity_curve", "")
     if curve.is_file():
-        digest = hashlib.sha256(curve.read_bytes()).hexdigest()
+        from treasure.digest import file_sha256
+
+        digest = file_sha256(curve)
         if digest != evidence.get("equity_curve_sha256"):
             problems.append(f"{shown} field evidence.equity_curve_sha256: {evidence.get('equity_curve_sha256')} "
                             f"but {ws.relative(curve)} hashes to {digest}")
     else:
         problems.append(f"{shown} field evidence.equity_curve: {ws.relative(curve)} does not exist")
-    parts = ws.log_parts(run_id)
-    if not parts:
-        problems.append(f"{shown} field evidence.event_log: no event log for run {run_id} in "
-                        f"{ws.relative(ws.logs_dir)}")
-        return problems
-    total = 0
-    last = b""
-    for part in parts:
-        count, tail = _last_line(part)
-        total += count
-        last = tail or last
-    events = court.get("events", {})
-    if total != events.get("total"):
-        problems.append(f"{shown} field events.total: {events.get('total')} but the event log holds {total} lines")
-    try:
-        last_hash = orjson.loads(last).get("hash")
-    except orjson.JSONDecodeError:
-        last_hash = None
-    if last_hash != events.get("last_hash"):
-        problems.append(f"{shown} field events.last_hash: {events.get('last_hash')} but the log's last event "
-                        f"hashes to {last_hash}")
+    # The log wherever it is (logs/events/, or an archive after `treasure archive`), verified and
+    # tied to this report: run id, event total, head hash and counts (treasure.eventlog).
+    from treasure.eventlog import check_against_court
+
+    problems.extend(check_against_court(ws, run_id, court, shown=shown)[1])
     return problems
 
 
@@ -257,12 +233,11 @@ def test_dataset_sha_matches_the_ssot_pin(treasure_workspace):
     if not path.is_file():
         _fail("dataset pin", [f"{ws.relative(path)}: the dataset named by {shown_ssot} field dataset.path "
                               "does not exist"])
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != dataset["sha256"]:
-        _fail("dataset pin", [f"{ws.relative(path)}: SHA-256 {digest.hexdigest()} does not match {shown_ssot} "
+    from treasure.digest import file_sha256
+
+    digest = file_sha256(path)
+    if digest != dataset["sha256"]:
+        _fail("dataset pin", [f"{ws.relative(path)}: SHA-256 {digest} does not match {shown_ssot} "
                               f"field dataset.sha256 ({dataset['sha256']}); restore the dataset, or re-pin it "
                               "if the change is intended"])
 

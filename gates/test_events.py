@@ -5,7 +5,11 @@ every line is JSON; its envelope validates against truth/event.schema.json and i
 against truth/events/<event_type>.schema.json; ``seq`` runs 0, 1, 2, ... without gaps or repeats;
 ``ts_ms`` never goes backwards; ``prev``/``hash`` chain every line to the one before (so an edited,
 deleted or reordered line is caught); ``run_id`` is the one in the file name. A torn last line
-(a writer killed mid-line) is reported as "truncated at line N".
+(a writer killed mid-line) is reported as "truncated at line N". Each log is then tied to its run's
+own court report (``events.total``, ``events.last_hash``, counts): a log re-chained after an edit
+verifies on its own but no longer ends at the head hash its run recorded. A *stray* (a file named
+like a log, e.g. ``run_<id>.jsonl.0``, that is in no chain; see :mod:`treasure.logfiles`) fails
+the gate: it is neither read as evidence nor silently ignored.
 
 A workspace with no logs yet (a fresh clone) has the log of a fresh run verified instead, so the
 gate never passes on nothing. Third-party ``treasure_check_event`` hooks see every valid event.
@@ -42,9 +46,25 @@ def _count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
+def _court(ws: Any, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The run's own court report (reports/runs/<id>/court_report.json), or why there is none."""
+    import orjson
+
+    path = ws.run_reports(run_id) / "court_report.json"
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        return None, f"{ws.relative(path)}: unreadable ({exc})"
+    if not isinstance(doc, dict):
+        return None, f"{ws.relative(path)}: not a JSON object"
+    return doc, None
+
+
 def _verify(log: Any, contracts: Any, ws: Any, hook: Callable[[dict[str, Any]], list[str]] | None) -> dict[str, Any]:
     from treasure.errors import EventLogError
-    from treasure.eventlog import summary_counts, verify_run
+    from treasure.eventlog import court_mismatches, summary_counts, verify_run
 
     problems: list[str] = []
 
@@ -54,7 +74,7 @@ def _verify(log: Any, contracts: Any, ws: Any, hook: Callable[[dict[str, Any]], 
     entry: dict[str, Any] = {"run_id": log.run_id, "status": "passed", "events": 0, "bytes": 0, "files": [],
                              "error": None, "problems": problems}
     try:
-        summary = verify_run(log, contracts, on_event=on_event if hook is not None else None)
+        summary = verify_run(log, contracts, ws=ws, on_event=on_event if hook is not None else None)
     except EventLogError as exc:
         error = exc.to_dict()
         if error["path"]:
@@ -77,6 +97,14 @@ def _verify(log: Any, contracts: Any, ws: Any, hook: Callable[[dict[str, Any]], 
                  last_ts_ms=summary.last_ts_ms, last_hash=summary.last_hash,
                  files=[{"path": ws.relative(Path(p.path)), "events": p.events, "bytes": p.bytes}
                         for p in summary.parts], **summary_counts(summary))
+    # A log re-chained after an edit verifies on its own: tie it to its run's court report (head
+    # hash, totals, counts). A run with no court report (crashed, or an auxiliary log) is not tied.
+    court, unreadable = _court(ws, log.run_id)
+    if unreadable is not None:
+        problems.append(unreadable)
+    elif court is not None:
+        problems.extend(court_mismatches(summary, court, shown=ws.relative(ws.run_reports(log.run_id)
+                                                                          / "court_report.json")))
     if problems:
         entry["status"] = "failed"
     return entry
@@ -87,8 +115,7 @@ def _describe(entry: dict[str, Any]) -> str:
     if error is None:
         listing = "\n    ".join(entry["problems"][:10])
         more = f"\n    ... and {len(entry['problems']) - 10} more" if len(entry["problems"]) > 10 else ""
-        return f"run {entry['run_id']}: {len(entry['problems'])} problem(s) from treasure_check_event:\n    " \
-               f"{listing}{more}"
+        return f"run {entry['run_id']}: {len(entry['problems'])} problem(s):\n    {listing}{more}"
     where = error["path"] or f"run {entry['run_id']}"
     if error["line"] is not None:
         where += f":{error['line']}"
@@ -99,18 +126,19 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 def test_every_event_log_verifies(treasure_workspace, schema_validator, request, gate_note):
-    from treasure.eventlog import discover_logs
     from treasure.jsonio import atomic_write_json
+    from treasure.logfiles import discover
 
     ws = treasure_workspace
-    logs, ignored = discover_logs(ws.logs_dir)
+    found = discover(ws.logs_dir)
+    logs, ignored, strays = found.logs, sorted(found.ignored + found.strays), found.strays
     log_ws, source = ws, "workspace"
-    if not logs:
+    if not logs and not strays:
         from pytest_treasure import workspace_of
 
         run = request.getfixturevalue("treasure_run")
         log_ws, source = workspace_of(run), "fresh_run"
-        logs, _ = discover_logs(log_ws.logs_dir)
+        logs = discover(log_ws.logs_dir).logs
         message = (f"no event logs in {ws.relative(ws.logs_dir)}/ yet (fresh workspace): verified the log of a "
                    f"fresh run ({run.run_id}) instead")
         print(message)
@@ -123,7 +151,7 @@ def test_every_event_log_verifies(treasure_workspace, schema_validator, request,
     total_bytes = sum(entry["bytes"] for entry in entries)
     report = {
         "schema_version": 1,
-        "status": "failed" if failed or not entries else "passed",
+        "status": "failed" if failed or strays or not entries else "passed",
         "source": source,
         "logs_dir": ws.relative(ws.logs_dir),
         "logs": entries,
@@ -139,6 +167,11 @@ def test_every_event_log_verifies(treasure_workspace, schema_validator, request,
     atomic_write_json(path, report)
     if ignored:
         gate_note(f"not event logs, ignored: {', '.join(report['ignored'])}")
+    if strays:
+        names = ", ".join(ws.relative(path) for path in strays)
+        pytest.fail(f"events: {len(strays)} stray file(s) named like a log but in no log's chain: {names}\n"
+                    "  rotated parts are run_<id>.jsonl.1, .2, ...; rename a true part into its chain, or move "
+                    f"the file out of {ws.relative(ws.logs_dir)}/ (see treasure.logfiles)", pytrace=False)
     if not entries:
         pytest.fail(f"events: no event log to verify in {ws.relative(log_ws.logs_dir)}", pytrace=False)
     if failed:

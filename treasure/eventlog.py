@@ -41,7 +41,9 @@ import orjson
 
 from treasure.contracts import Contracts, error_field, first_error
 from treasure.errors import EventLogError
-from treasure.events import GENESIS_HASH
+from treasure.events import _HASH_KEY, _HASH_MEMBER_LEN, GENESIS_HASH  # the one definition of the hash member
+from treasure.logfiles import RunLog, Segment, discover
+from treasure.logread import READ_BUFFER, bounded_lines, open_log, open_segment
 from treasure.schemacheck import HAVE_MSGSPEC, compile_predicate, compile_struct, is_annotation, union_decoder
 
 __all__ = [
@@ -57,6 +59,8 @@ __all__ = [
     "summary_counts",
     "verify_log",
     "verify_run",
+    "check_against_court",
+    "court_mismatches",
 ]
 
 #: Use the msgspec tier when msgspec is installed. Set it to False to force the pure path (the
@@ -67,11 +71,8 @@ USE_MSGSPEC = HAVE_MSGSPEC
 #: (the tier saves about 2.5 µs a line, ~6 ms per MiB).
 MSGSPEC_MIN_BYTES = 4 << 20
 
-_READ_BUFFER = 1 << 20
-_HASH_KEY = b',"hash":"'
-_HASH_MEMBER_LEN = len(_HASH_KEY) + 64 + 1  # ,"hash":"<64 hex>"
+_READ_BUFFER = READ_BUFFER
 _ENVELOPE_KEYS = ("category", "event_type", "hash", "level", "payload", "prev", "run_id", "seq", "ts_ms")
-_LOG_NAME = re.compile(r"run_(?P<run_id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}?)\.jsonl(?:\.(?P<part>[0-9]+))?")
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,24 +303,16 @@ def _as_paths(paths: Iterable[str | Path] | str | Path) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def _open(path: Path):
-    try:
-        return open(path, "rb", buffering=_READ_BUFFER)
-    except FileNotFoundError as exc:
-        raise EventLogError("RUN_UNKNOWN", f"no event log at {path}", path=str(path)) from exc
-    except IsADirectoryError as exc:
-        raise EventLogError("EVENTS_JSON", f"{path} is a directory, not an event log",
-                            path=str(path)) from exc
-    except OSError as exc:
-        raise EventLogError("EVENTS_IO", f"cannot read the event log: {exc.strerror or exc}",
-                            path=str(path)) from exc
+def _open(path: Path) -> Any:
+    """Open one file of a log: a regular file only (see :func:`treasure.logread.open_log`)."""
+    return open_log(path)
 
 
 def iter_lines(paths: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, int, bytes, bool]]:
     """Yield ``(path, line number, raw line without its newline, had a newline)`` over the parts."""
     for path in _as_paths(paths):
         with _open(path) as handle:
-            for number, raw in enumerate(handle, start=1):
+            for number, raw in enumerate(bounded_lines(handle, str(path)), start=1):
                 complete = raw.endswith(b"\n")
                 yield str(path), number, raw.rstrip(b"\r\n") if complete else raw, complete
 
@@ -338,7 +331,7 @@ def read_events(paths: Iterable[str | Path] | str | Path, *,
         source = str(path)
         with _open(path) as handle:
             number = 0
-            for raw in handle:
+            for raw in bounded_lines(handle, source):
                 number += 1
                 if raw[-1:] != b"\n":
                     if tolerate_torn_tail:
@@ -412,21 +405,30 @@ class _Verifier:
         # pure path does everything (it builds those dicts anyway).
         self.tiered = USE_MSGSPEC and self.checks is not None and self.sink is None
 
-    def part(self, path: Path) -> None:
-        """Verify one file of the log, continuing the chain of the previous ones."""
-        source = str(path)
+    def part(self, path: Path | Segment, ws: Any = None) -> None:
+        """Verify one file of the log (a path, or a local or archived :class:`Segment`),
+        continuing the chain of the previous ones."""
+        if isinstance(path, Segment):
+            source = path.display(ws) if ws is not None and path.archived else \
+                str(path.path if path.path is not None else path.name)
+            opened: Any = open_segment(path, ws)
+            size: int | None = path.size if path.archived else None
+        else:
+            source, opened, size = str(path), _open(path), None
         start_seq = self.seq
-        with _open(path) as handle:
+        with opened as handle:
             # One line at a time from a 1 MiB buffer: the cheapest way to get lines in CPython
-            # (each line's memory is reused by the next), and memory stays flat.
+            # (each line's memory is reused by the next), and memory stays flat. A file larger
+            # than MAX_LINE_BYTES is read with a cap on each line.
+            lines = bounded_lines(handle, source, size)
             number, last = 0, b""
             decoder = self.decoder(handle)
             if decoder is None:
-                number, last = self.pure_lines(handle, source, number, last)
+                number, last = self.pure_lines(lines, source, number, last)
             else:
                 if not self.seq:  # the first event meets the whole envelope schema: the pure path checks it
-                    number, last = self.pure_lines(islice(handle, 1), source, number, last)
-                number, last = self.fast_lines(decoder, handle, source, number, last)
+                    number, last = self.pure_lines(islice(lines, 1), source, number, last)
+                number, last = self.fast_lines(decoder, lines, source, number, last)
             if number and last[-1] != 10:
                 raise _truncated(source, number)  # even a torn line that passed every check
             size = handle.tell()
@@ -439,7 +441,7 @@ class _Verifier:
             return None
         try:
             size = os.fstat(handle.fileno()).st_size
-        except OSError:
+        except (OSError, AttributeError, ValueError):  # an archive member has no file descriptor
             return None
         return self.checks.decoder if size >= MSGSPEC_MIN_BYTES else None  # type: ignore[union-attr]
 
@@ -639,55 +641,36 @@ def _hash_message(raw: bytes, cut: int) -> str:
 # --------------------------------------------------------------------------------------------
 # logs of a workspace
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LogFiles:
-    """The files of one run's log in chain order, and rotated part numbers that are missing."""
-
-    run_id: str
-    paths: tuple[Path, ...]
-    missing_parts: tuple[int, ...] = ()
+#: A run's log as found in logs/events/ or an archive (the layout is :mod:`treasure.logfiles`').
+LogFiles = RunLog
 
 
-def discover_logs(logs_dir: Path) -> tuple[list[LogFiles], list[Path]]:
-    """Group the files of ``logs_dir`` into logs (``run_<id>.jsonl`` and its rotated parts).
-
-    Returns the logs sorted by run id and the files that are not event logs (for the report).
-    """
-    logs_dir = Path(logs_dir)
-    if not logs_dir.is_dir():
-        return [], []
-    groups: dict[str, dict[int, Path]] = {}
-    ignored: list[Path] = []
-    for path in sorted(logs_dir.iterdir()):
-        match = _LOG_NAME.fullmatch(path.name)
-        if match is None or not path.is_file():
-            ignored.append(path)
-            continue
-        part = match.group("part")
-        number = int(part) if part is not None else 0  # 0 = the live file, last in the chain
-        if number == 0 and part is not None:
-            ignored.append(path)
-            continue
-        groups.setdefault(match.group("run_id"), {})[number] = path
-    logs = []
-    for run_id in sorted(groups):
-        parts = groups[run_id]
-        rotated = sorted(n for n in parts if n > 0)
-        missing = tuple(n for n in range(1, (rotated[-1] if rotated else 0) + 1) if n not in parts)
-        ordered = tuple(parts[n] for n in rotated) + ((parts[0],) if 0 in parts else ())
-        logs.append(LogFiles(run_id, ordered, missing))
-    return logs, ignored
+def discover_logs(logs_dir: Path) -> tuple[list[RunLog], list[Path]]:
+    """The logs of ``logs_dir`` sorted by run id, and the files that are not in any log's chain
+    (strays such as ``run_a.jsonl.0`` and non-log files; see :func:`treasure.logfiles.discover`)."""
+    found = discover(logs_dir)
+    return found.logs, sorted(found.strays + found.ignored)
 
 
-def verify_run(files: LogFiles, contracts: Contracts | None = None, **options: Any) -> LogSummary:
-    """Verify one run's log (all its parts); a missing rotated part is reported before reading."""
+def verify_run(files: RunLog, contracts: Contracts | None = None, *, ws: Any = None,
+               **options: Any) -> LogSummary:
+    """Verify one run's log (all its segments, local or archived); a missing rotated part is
+    reported before reading."""
     if files.missing_parts:
         first = files.missing_parts[0]
+        folder = files.paths[0].parent if files.paths else Path("logs/events")
         raise EventLogError(
             "EVENTS_PART_MISSING",
             f"rotated part(s) {', '.join(map(str, files.missing_parts))} of run {files.run_id} are missing",
-            path=str(files.paths[0].parent / f"run_{files.run_id}.jsonl.{first}"))
-    return verify_log(files.paths, contracts, run_id=files.run_id, **options)
+            path=str(folder / f"run_{files.run_id}.jsonl.{first}"))
+    if not files.segments:
+        raise EventLogError("RUN_UNKNOWN", f"no event log for run {files.run_id}", field="run_id")
+    verifier = _Verifier(contracts, files.run_id, options.pop("collect", None), options.pop("on_event", None))
+    if options:
+        raise TypeError(f"unexpected options {sorted(options)}")
+    for segment in files.segments:
+        verifier.part(segment, ws)
+    return verifier.finish()
 
 
 def summary_counts(summary: LogSummary) -> dict[str, dict[str, int]]:
@@ -695,3 +678,62 @@ def summary_counts(summary: LogSummary) -> dict[str, dict[str, int]]:
     return {name: dict(sorted(getattr(summary, name).items()))
             for name in ("by_category", "by_level", "by_type")}
 
+
+
+# --------------------------------------------------------------------------------------------
+# a log against its own court report
+# --------------------------------------------------------------------------------------------
+def court_mismatches(summary: LogSummary, court: Mapping[str, Any], *, shown: str = "court_report.json") -> list[str]:
+    """Where a verified log disagrees with the court report of its run: run id, event total,
+    head hash (``events.last_hash``) and the per-category/level counts. Empty when they agree.
+
+    A log re-chained after an edit (e.g. a fill price halved and every hash recomputed) still
+    verifies on its own; its head hash no longer matches what the run's court report recorded.
+    """
+    problems: list[str] = []
+    if court.get("run_id") != summary.run_id:
+        problems.append(f"{shown} field run_id: {court.get('run_id')!r} but the event log is of run {summary.run_id!r}")
+    events = court.get("events")
+    if not isinstance(events, Mapping):
+        return problems + [f"{shown} field events: missing, so the event log cannot be tied to it"]
+    if events.get("total") != summary.events:
+        problems.append(f"{shown} field events.total: {events.get('total')} but the event log holds "
+                        f"{summary.events} lines")
+    if events.get("last_hash") != summary.last_hash:
+        problems.append(f"{shown} field events.last_hash: {events.get('last_hash')} but the log's last event "
+                        f"hashes to {summary.last_hash}")
+    for name in ("by_category", "by_level"):
+        recorded = events.get(name)
+        if isinstance(recorded, Mapping):
+            actual = dict(sorted(getattr(summary, name).items()))
+            if dict(sorted(recorded.items())) != actual:
+                problems.append(f"{shown} field events.{name}: {dict(sorted(recorded.items()))} but the event log "
+                                f"counts {actual}")
+    return problems
+
+
+def check_against_court(ws: Any, run_id: str, court: Mapping[str, Any], contracts: Contracts | None = None, *,
+                        shown: str | None = None) -> tuple[LogSummary | None, list[str]]:
+    """Verify ``run_id``'s log wherever it is (logs/events/ or an archive, see
+    :func:`treasure.logfiles.locate`) and compare it with ``court``, its court report.
+
+    Returns the summary (None when the log is missing or broken) and the problems, each naming
+    the report and field or the log file and line. For the events gate, e2 and ``diagnose``.
+    """
+    from treasure.logfiles import locate
+
+    shown = shown or f"reports/runs/{run_id}/court_report.json"
+    found = locate(ws, run_id)
+    if not found.segments:
+        return None, [f"{shown} field evidence.event_log: no event log for run {run_id} in "
+                      f"{ws.relative(ws.logs_dir)} or {ws.relative(ws.archive_dir)}"]
+    try:
+        summary = verify_run(found, contracts, ws=ws)
+    except EventLogError as exc:
+        where = exc.path or f"the event log of run {run_id}"
+        if exc.path and Path(exc.path).is_absolute():
+            where = ws.relative(Path(exc.path))
+        if exc.line is not None:
+            where += f":{exc.line}"
+        return None, [f"{where}: [{exc.code}] {exc.message}"]
+    return summary, court_mismatches(summary, court, shown=shown)

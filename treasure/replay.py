@@ -24,14 +24,15 @@ from typing import Any, Literal
 
 from treasure import __version__
 from treasure.compare import Comparison, compare_documents, compare_event_logs, write_diff
-from treasure.data import sha256_file
 from treasure.contracts import Contracts
 from treasure.engine import RunRequest, RunResult
 from treasure.errors import DataError, EventLogError, RunError, TreasureError
 from treasure.eventlog import read_events, verify_log
 from treasure.jsonio import atomic_write_bytes, dumps_pretty, read_json
+from treasure.logfiles import locate
+from treasure.logread import open_segment
 from treasure.workspace import Workspace, check_run_id
-from treasure.digest import file_sha256 as _sha256
+from treasure.digest import file_sha256
 
 Source = Literal["db", "events"]
 REPORTS = ("court_report", "eqs_report")
@@ -101,17 +102,23 @@ def _recorded_from_db(db_path: Path, run_id: str, scratch: Path) -> Recorded:
 
 
 def _recorded_from_events(ws: Workspace, run_id: str, scratch: Path) -> Recorded:
-    parts = ws.log_parts(run_id)
-    if not parts:
-        raise ReplayError("RUN_UNKNOWN", f"run {run_id} has no event log in {ws.relative(ws.logs_dir)}",
-                          field="run_id")
+    """The run's log wherever :mod:`treasure.logfiles` finds it: its files in logs/events/ (strays
+    such as ``run_<id>.jsonl.0`` are no part of it), else its members in the newest archive
+    (read from the archive, so an archived run replays without restoring it)."""
+    found = locate(ws, run_id)
+    if not found.segments:
+        raise ReplayError("RUN_UNKNOWN", f"run {run_id} has no event log in {ws.relative(ws.logs_dir)} or "
+                          f"{ws.relative(ws.archive_dir)}", field="run_id")
     log = scratch / "recorded.jsonl"
-    if len(parts) == 1:
-        _link(parts[0], log)
+    if len(found.segments) == 1 and found.location == "logs":
+        with open_segment(found.segments[0], ws):  # refuses a device or a symlink out of the workspace
+            pass
+        assert found.segments[0].path is not None
+        _link(found.segments[0].path, log)
     else:
         with open(log, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as handle:
+            for segment in found.segments:
+                with open_segment(segment, ws) as handle:
                     shutil.copyfileobj(handle, out)
     reports: dict[str, dict[str, Any]] = {}
     folder = ws.run_reports(run_id)
@@ -180,7 +187,7 @@ def _build_workspace(ws: Workspace, recorded: Recorded, tmp: Path, *, notes: lis
     ssot_exact = False
     ssot_path = target.ssot_path
     for candidate, rel in candidates:
-        if candidate.is_file() and _sha256(candidate) == ssot_sha:
+        if candidate.is_file() and file_sha256(candidate) == ssot_sha:
             ssot_path = target.root / rel
             atomic_write_bytes(ssot_path, candidate.read_bytes(), durable=False)
             ssot_exact = True
@@ -195,7 +202,7 @@ def _build_workspace(ws: Workspace, recorded: Recorded, tmp: Path, *, notes: lis
     if not original.is_file():
         raise DataError("REPLAY_DATASET_MISSING", f"the dataset run {recorded.run_id} used is gone: {recorded_path}",
                         path=str(original), field="dataset.path")
-    actual_sha = _sha256(original)
+    actual_sha = file_sha256(original)
     if actual_sha != recorded_sha:
         raise DataError("REPLAY_DATASET_CHANGED", f"the dataset changed since run {recorded.run_id}: "
                         f"{recorded_path} has SHA-256 {actual_sha[:12]}…, the run used {recorded_sha[:12]}…",
@@ -308,7 +315,7 @@ def _adapter_options(start_payload: dict[str, Any], target: Workspace) -> dict[s
     for key, value in sorted((start_payload.get("adapter_options") or {}).items()):
         if isinstance(value, dict) and {"path", "sha256"} <= set(value):
             path = target.resolve_inside(value["path"], field=f"adapter_options.{key}")
-            if not path.is_file() or sha256_file(path) != value["sha256"]:
+            if not path.is_file() or file_sha256(path) != value["sha256"]:
                 raise DataError("REPLAY_DATASET_CHANGED", f"{value['path']} (adapter option {key}) changed or "
                                 "is missing since the run", path=value["path"], field=f"adapter_options.{key}",
                                 hint="restore the recorded file (its SHA-256 is in run_start) to replay")

@@ -26,6 +26,20 @@ def bundle_dir() -> Path:
     return _BUNDLE
 
 
+def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` (symlinks resolved) is ``root`` or under it: the one containment test.
+
+    ``root`` should itself be resolved (a :class:`Workspace` root is). A path holding NUL is
+    never inside anything.
+    """
+    text = os.fspath(path)
+    if "\x00" in str(text):
+        return False
+    resolved = Path(text).resolve()
+    root = Path(root)
+    return resolved == root or root in resolved.parents
+
+
 def check_run_id(run_id: str) -> str:
     """Refuse run ids that could name a path outside the workspace or confuse tools."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
@@ -97,25 +111,18 @@ class Workspace:
         return self.logs_dir / f"run_{check_run_id(run_id)}.jsonl"
 
     def log_parts(self, run_id: str) -> list[Path]:
-        """Every file of a run's log in chain order: rotated parts ``run_<id>.jsonl.<N>`` (oldest
-        first, N = 1, 2, ...) then the live ``run_<id>.jsonl``. The hash chain and seq continue
-        across parts, so readers verify them as one stream."""
-        live = self.event_log(run_id)
-        parts = []
-        for candidate in live.parent.glob(live.name + ".*"):
-            suffix = candidate.name[len(live.name) + 1:]
-            if suffix.isdigit():
-                parts.append((int(suffix), candidate))
-        ordered = [path for _, path in sorted(parts)]
-        if live.exists():
-            ordered.append(live)
-        return ordered
+        """Every file of a run's log in logs/events/ in chain order: rotated parts
+        ``run_<id>.jsonl.<N>`` (N = 1, 2, ..., oldest first) then the live ``run_<id>.jsonl``.
+        The layout, strays and archives are :mod:`treasure.logfiles`' rules; this asks it."""
+        from treasure.logfiles import log_parts
+
+        return log_parts(self, run_id)
 
     def run_ids(self) -> list[str]:
-        """Run ids with an event log in logs/events/, sorted."""
-        if not self.logs_dir.is_dir():
-            return []
-        return sorted(p.name[len("run_"):-len(".jsonl")] for p in self.logs_dir.glob("run_*.jsonl"))
+        """Run ids with an event log (live file or rotated parts) in logs/events/, sorted."""
+        from treasure.logfiles import local_run_ids
+
+        return local_run_ids(self.logs_dir)
 
     def run_reports(self, run_id: str) -> Path:
         return self.reports_dir / "runs" / check_run_id(run_id)
@@ -137,7 +144,7 @@ class Workspace:
                 path=source, field=field,
             )
         resolved = (self.root / candidate).resolve()
-        if resolved != self.root and self.root not in resolved.parents:
+        if not is_inside(self.root, resolved):
             raise WorkspaceError(
                 "PATH_ESCAPE", f"{path} resolves outside the workspace ({resolved})",
                 path=source, field=field,
@@ -151,7 +158,7 @@ class Workspace:
         if candidate.is_absolute():
             return candidate
         resolved = (Path.cwd() / candidate).resolve()
-        if resolved != self.root and self.root not in resolved.parents:
+        if not is_inside(self.root, resolved):
             raise WorkspaceError(
                 "PATH_ESCAPE", f"{path} resolves outside the workspace ({resolved})", field=field,
                 hint="pass an absolute path to use a file outside the workspace on purpose",
@@ -163,7 +170,7 @@ class Workspace:
         pointing out of the workspace: reports, logs and data must land inside it."""
         for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir, self.archive_dir):
             resolved = folder.resolve()
-            if resolved != self.root and self.root not in resolved.parents:
+            if not is_inside(self.root, resolved):
                 raise WorkspaceError("PATH_ESCAPE", f"{folder.relative_to(self.root).as_posix()}"
                                      f" resolves outside the workspace ({resolved})", path=str(folder),
                                      hint="replace the symlink with a folder inside the workspace")

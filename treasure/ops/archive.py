@@ -12,6 +12,10 @@ The runbook's end-of-day step ("tar.gz and move to archive/"), made verifiable:
   sits next to the archive (``<name>.manifest.json``, with the archive's own SHA-256 and a
   ``sequence`` number: a later archive of the same run id wins) so readers need not decompress.
 - Originals are deleted only after the written archive was re-read and every member matched.
+- Packing holds the log folder's lock and each packed run's lock (:mod:`treasure.locks`): a log
+  a run is still writing is never packed, even with ``--include-open`` (it is skipped, naming the
+  writer's pid), and no rotation renames files under an archive in progress.
+- Reading archives (which run is where) is :mod:`treasure.logfiles`' job; this module writes them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import io
 import os
 import tarfile
 import tempfile
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,58 +37,27 @@ from treasure.canonical import canonical_bytes
 from treasure.errors import EventLogError, RunError, TreasureIOError
 from treasure.jsonio import atomic_write_json, fsync_dir
 from treasure.ops import OpsError
-from treasure.ops.segments import (
+from treasure.digest import file_sha256
+from treasure.locks import LockBusy, run_lock, workspace_log_lock
+from treasure.logfiles import (
+    ARCHIVE_PREFIX,
     LIVE_ORDER,
+    MANIFEST_MEMBER,
+    SIDECAR_SUFFIX,
+    ArchiveEntry,
+    MemberInfo,
     Segment,
-    line_object,
+    archived_run_ids,
+    archived_segments,
     live_name,
+    load_archives,
     local_segments,
-    open_segment,
-    read_first_line,
-    read_last_line,
-    segment_order,
 )
+from treasure.logread import bounded_lines, open_segment, read_first_line, read_last_line
+from treasure.ops.segments import line_object
 from treasure.workspace import Workspace
-from treasure.digest import file_sha256 as _sha256_file
 
-MANIFEST_MEMBER = "MANIFEST.json"
-SIDECAR_SUFFIX = ".manifest.json"
-ARCHIVE_PREFIX = "events-"
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class MemberInfo:
-    """One archived file of a run's log, as the manifest records it."""
-
-    name: str
-    run_id: str
-    sha256: str
-    bytes: int
-    events: int
-    first_seq: int | None
-    last_seq: int | None
-    last_hash: str | None
-    last_event_type: str | None
-    end_status: str | None  # run_end's payload.status when the member ends with run_end
-
-    @property
-    def order(self) -> int:
-        return segment_order(self.name, self.run_id) or 0
-
-
-@dataclass(frozen=True)
-class ArchiveEntry:
-    """An archive in archive/ and what its manifest says it holds."""
-
-    path: Path
-    sequence: int
-    tar_sha256: str | None
-    members: tuple[MemberInfo, ...]
-
-    @property
-    def run_ids(self) -> list[str]:
-        return sorted({m.run_id for m in self.members})
 
 
 @dataclass
@@ -129,13 +103,14 @@ def describe(handle: Iterable[bytes], name: str, run_id: str) -> MemberInfo:
                       end_status=end_status)
 
 
-def log_state(segments: list[Segment]) -> str:
+def log_state(segments: list[Segment], ws: Workspace | None = None) -> str:
     """``finished`` (ends with run_end), ``aux`` (not an engine run: no run_start at seq 0, e.g. a
     recon log written in one go) or ``open`` (running, or crashed before run_end)."""
     if not segments or segments[0].path is None:
         return "finished"  # already archived
-    first = line_object(read_first_line(segments[0].path))
-    last = line_object(read_last_line(segments[-1].path))
+    root = ws.root if ws is not None else None
+    first = line_object(read_first_line(segments[0].path, root=root))
+    last = line_object(read_last_line(segments[-1].path, root=root))
     if last.get("event_type") == "run_end":
         return "finished"
     if first.get("seq") == 0 and first.get("event_type") != "run_start":
@@ -146,104 +121,19 @@ def log_state(segments: list[Segment]) -> str:
 # ------------------------------------------------------------------------------------------
 # reading archives
 # ------------------------------------------------------------------------------------------
-def _member_from_dict(doc: Any, source: Path) -> MemberInfo:
-    try:
-        return MemberInfo(**{k: doc[k] for k in MemberInfo.__dataclass_fields__})
-    except (KeyError, TypeError) as exc:
-        raise EventLogError("ARCHIVE_INVALID", f"manifest member is malformed ({exc})", path=str(source)) from exc
-
-
-def _read_sidecar(path: Path) -> ArchiveEntry:
-    try:
-        doc = orjson.loads(path.read_bytes())
-        members = tuple(_member_from_dict(m, path) for m in doc["members"])
-        tar_path = path.with_name(doc["archive"])
-        return ArchiveEntry(tar_path, int(doc.get("sequence", 0)), doc.get("tar_sha256"), members)
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise EventLogError("ARCHIVE_INVALID", f"unreadable archive manifest: {exc}", path=str(path)) from exc
-
-
-def _read_inner_manifest(tar_path: Path) -> ArchiveEntry:
-    """An archive whose sidecar was lost still describes itself (sequence 0: oldest)."""
-    try:
-        with tarfile.open(tar_path, "r:gz") as tar:
-            member = tar.extractfile(MANIFEST_MEMBER)
-            doc = orjson.loads(member.read()) if member is not None else None
-    except (OSError, tarfile.TarError, KeyError, EOFError, orjson.JSONDecodeError) as exc:
-        raise EventLogError("ARCHIVE_INVALID", f"archive has no readable {MANIFEST_MEMBER}: {exc}",
-                            path=str(tar_path)) from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("members"), list):
-        raise EventLogError("ARCHIVE_INVALID", f"{MANIFEST_MEMBER} is malformed", path=str(tar_path))
-    return ArchiveEntry(tar_path, 0, None, tuple(_member_from_dict(m, tar_path) for m in doc["members"]))
-
-
-_INDEX_CACHE: dict[Path, tuple[tuple[Any, ...], list[ArchiveEntry]]] = {}
-
-
-def load_archives(ws: Workspace) -> list[ArchiveEntry]:
-    """Every archive in archive/, oldest first (by sequence, then name).
-
-    Cached on the folder listing (name, size, mtime of each archive and manifest), so status over
-    many runs reads the manifests once, and any new, replaced or edited file is seen.
-    """
-    folder = ws.archive_dir
-    try:
-        listing = tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)
-                               if e.name.startswith(ARCHIVE_PREFIX) and e.is_file()))
-    except FileNotFoundError:
-        return []
-    cached = _INDEX_CACHE.get(folder)
-    if cached is not None and cached[0] == listing:
-        return list(cached[1])
-    entries = _scan_archives(folder)
-    _INDEX_CACHE[folder] = (listing, entries)
-    return list(entries)
-
-
-def _scan_archives(folder: Path) -> list[ArchiveEntry]:
-    entries: dict[str, ArchiveEntry] = {}
-    for sidecar in sorted(folder.glob(f"{ARCHIVE_PREFIX}*{SIDECAR_SUFFIX}")):
-        entry = _read_sidecar(sidecar)
-        entries[entry.path.name] = entry
-    for tar_path in sorted(folder.glob(f"{ARCHIVE_PREFIX}*.tar.gz")):
-        if tar_path.name not in entries:
-            entries[tar_path.name] = _read_inner_manifest(tar_path)
-    return sorted((e for e in entries.values() if e.path.exists()), key=lambda e: (e.sequence, e.path.name))
-
-
-def archived_segments(ws: Workspace, run_id: str) -> list[Segment]:
-    """The run's members in the newest archive holding it (empty if none does)."""
-    for entry in reversed(load_archives(ws)):
-        members = [m for m in entry.members if m.run_id == run_id]
-        if members:
-            return [Segment(run_id, m.name, m.order, m.bytes, archive=entry.path)
-                    for m in sorted(members, key=lambda m: m.order)]
-    return []
-
-
-def archived_run_ids(ws: Workspace) -> dict[str, MemberInfo]:
-    """Run id -> its last member in the newest archive holding it (for status without reading)."""
-    found: dict[str, MemberInfo] = {}
-    for entry in load_archives(ws):
-        runs: dict[str, MemberInfo] = {}
-        for member in sorted(entry.members, key=lambda m: (m.run_id, m.order)):
-            runs[member.run_id] = member
-        found.update(runs)
-    return found
-
-
 def verify_archives(ws: Workspace) -> list[str]:
     """Re-hash every member of every archive against its manifest; returns the problems found."""
     problems: list[str] = []
     for entry in load_archives(ws):
-        if entry.tar_sha256 is not None and _sha256_file(entry.path) != entry.tar_sha256:
+        if entry.tar_sha256 is not None and file_sha256(entry.path) != entry.tar_sha256:
             problems.append(f"{ws.relative(entry.path)}: archive SHA-256 differs from its manifest")
             continue
         for member in entry.members:
             segment = Segment(member.run_id, member.name, member.order, member.bytes, archive=entry.path)
             try:
                 with open_segment(segment) as handle:
-                    got = describe(handle, member.name, member.run_id)
+                    got = describe(bounded_lines(handle, segment.display(ws), member.bytes), member.name,
+                                   member.run_id)
             except EventLogError as exc:
                 problems.append(f"{ws.relative(entry.path)}:{member.name}: {exc.message}")
                 continue
@@ -297,7 +187,7 @@ def select_runs(ws: Workspace, run_ids: Iterable[str] | None, *, include_open: b
         if segments[-1].order != LIVE_ORDER:
             skipped[run_id] = "rotated parts without a live file: incomplete log"
             continue
-        state = log_state(segments)
+        state = log_state(segments, ws)
         if state == "open" and not include_open:
             skipped[run_id] = "open: no run_end yet (running, or crashed: pass --include-open)"
             continue
@@ -309,7 +199,21 @@ def pack(ws: Workspace, run_ids: Iterable[str] | None = None, *, keep: bool = Fa
          include_open: bool = False, dry_run: bool = False) -> ArchiveResult:
     """Archive finished runs' logs; delete the originals once the archive is verified."""
     run_ids = list(run_ids) if run_ids else None
-    chosen, skipped = select_runs(ws, run_ids, include_open=include_open)
+    with ExitStack() as held:
+        if not dry_run:
+            held.enter_context(workspace_log_lock(ws))
+        chosen, skipped = select_runs(ws, run_ids, include_open=include_open)
+        for run_id in sorted(chosen):  # a run being written keeps its log (its lock is held)
+            try:
+                held.enter_context(run_lock(ws, run_id))
+            except LockBusy as exc:
+                del chosen[run_id]
+                skipped[run_id] = f"in progress: {exc.message}"
+        return _pack_locked(ws, chosen, skipped, keep=keep, dry_run=dry_run)
+
+
+def _pack_locked(ws: Workspace, chosen: dict[str, list[Segment]], skipped: dict[str, str], *, keep: bool,
+                 dry_run: bool) -> ArchiveResult:
     result = ArchiveResult(skipped=skipped, dry_run=dry_run, runs=sorted(chosen))
     if not chosen:
         return result
@@ -318,8 +222,8 @@ def pack(ws: Workspace, run_ids: Iterable[str] | None = None, *, keep: bool = Fa
     for run_id in sorted(chosen):
         for segment in chosen[run_id]:
             assert segment.path is not None
-            with open(segment.path, "rb", buffering=_CHUNK) as handle:
-                info = describe(handle, segment.name, run_id)
+            with open_segment(segment, ws) as handle:
+                info = describe(bounded_lines(handle, segment.display(ws), segment.size), segment.name, run_id)
             members.append(asdict(info))
             files.append((segment.name, segment.path))
     manifest = {"schema_version": 1, "members": members}
@@ -352,7 +256,7 @@ def pack(ws: Workspace, run_ids: Iterable[str] | None = None, *, keep: bool = Fa
         _check_written(dest, members)
     sequence = 1 + max((e.sequence for e in load_archives(ws)), default=0)
     atomic_write_json(folder / (name[: -len(".tar.gz")] + SIDECAR_SUFFIX), {
-        "schema_version": 1, "archive": name, "sequence": sequence, "tar_sha256": _sha256_file(dest),
+        "schema_version": 1, "archive": name, "sequence": sequence, "tar_sha256": file_sha256(dest),
         "tar_bytes": dest.stat().st_size, "members": members})
     if not keep:
         for _, path in files:
@@ -389,6 +293,11 @@ def _check_written(tar_path: Path, members: list[dict[str, Any]]) -> None:
 
 def restore(ws: Workspace, run_id: str) -> list[str]:
     """Copy a run's archived log back into logs/events/ (for tools that read only there)."""
+    with workspace_log_lock(ws), run_lock(ws, run_id):
+        return _restore_locked(ws, run_id)
+
+
+def _restore_locked(ws: Workspace, run_id: str) -> list[str]:
     if local_segments(ws, run_id):
         raise RunError("RUN_EXISTS", f"run {run_id} already has an event log in logs/events/", field="run_id",
                        hint="restore only runs whose log is archived; see `treasure status`")

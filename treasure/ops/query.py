@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import hashlib
 import re
 import tarfile
 from collections import Counter, deque
@@ -21,10 +22,14 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 import orjson
 
 from treasure.errors import EventLogError
-from treasure.events import CATEGORIES, LEVELS
+from treasure.events import CATEGORIES, GENESIS_HASH, LEVELS, hashed_body
+from treasure.logfiles import Segment, require_segments
+from treasure.logread import bounded_lines, open_segment
 from treasure.ops import OpsError
-from treasure.ops.segments import Segment, open_segment, require_segments
 from treasure.workspace import Workspace
+
+#: The largest --head/--tail accepted: far beyond any log, and small enough for a bounded window.
+MAX_COUNT = 1 << 40
 
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
@@ -254,12 +259,15 @@ class Hit(NamedTuple):
 
 @dataclass
 class ScanStats:
-    """What a scan read: lines, matches, and whether the log ended in a torn line."""
+    """What a scan read: lines, matches, whether the log ended in a torn line, and whether what
+    was read verifies as a hash chain (``unverified``: the first line that does not, and why)."""
 
     lines: int = 0
     matched: int = 0
     truncated_at: str | None = None
     segments: list[str] = field(default_factory=list)
+    unverified: str | None = None
+    unverified_lines: int = 0
 
 
 def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
@@ -277,19 +285,23 @@ def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
     may_match, matches, trivial = flt.may_match, flt.matches, flt._trivial
     quick = bool(flt._needles)
     until = flt.until_ms
+    chain = _Chain(stats)
     for index, segment in enumerate(segments):
         last_segment = index == len(segments) - 1
         number = 0
-        with open_segment(segment) as handle:
+        with open_segment(segment, ws) as handle:
             try:
-                for raw in handle:  # the hot loop: keep it to what every line needs
-                    number += 1
+                for raw in bounded_lines(handle, segment.display(ws), segment.size if segment.archived else None):
+                    number += 1  # the hot loop: keep it to what every line needs
                     if raw[-1:] == b"\n":
-                        raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
+                        raw = raw[:-1]
                     elif last_segment:
                         stats.truncated_at = f"{segment.display(ws)}:{number}"
                         stats.lines += number - 1
                         return
+                    chain.line(raw, segment, ws, number)
+                    if raw[-1:] == b"\r":
+                        raw = raw[:-1]
                     if quick and not may_match(raw):
                         if until is not None:
                             ts = _raw_ts(raw)
@@ -320,6 +332,36 @@ def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
         stats.lines += number
 
 
+class _Chain:
+    """The hash chain checked on the raw lines as they stream by (no parsing): each line's hash
+    covers its bytes and its ``prev`` names the line before. The first line that does not fit
+    (edited, re-ordered, a CRLF line ending, a JSON line that is no event) is noted in the stats;
+    schemas are the events gate's job."""
+
+    def __init__(self, stats: ScanStats) -> None:
+        self.stats = stats
+        self.prev = GENESIS_HASH.encode()
+
+    def line(self, raw: bytes, segment: Segment, ws: Workspace, number: int) -> None:
+        problem = None
+        try:
+            body, stated = hashed_body(raw)
+        except ValueError:
+            problem, stated = "no hash member: not an event of a Treasure log", ""
+        else:
+            if raw.endswith(b"\r"):
+                problem = "the line ends with \\r\\n: its line ending was converted"
+            elif hashlib.sha256(body).hexdigest() != stated:
+                problem = "its hash does not match its content: the line was edited"
+            elif b',"prev":"' + self.prev + b'"' not in body:
+                problem = "its prev is not the previous line's hash: a line was deleted, moved or edited"
+        if problem is not None:
+            self.stats.unverified_lines += 1
+            if self.stats.unverified is None:
+                self.stats.unverified = f"{segment.display(ws)}:{number}: {problem}"
+        self.prev = stated.encode("ascii", "replace")
+
+
 def _raw_ts(raw: bytes) -> int | None:
     """ts_ms read off the end of a canonical line (its last key) without parsing the line."""
     at = raw.rfind(b'"ts_ms":')
@@ -331,6 +373,10 @@ def _raw_ts(raw: bytes) -> int | None:
 
 def select(hits: Iterable[Hit], *, head: int | None = None, tail: int | None = None) -> Iterator[Hit]:
     """The first ``head`` and/or last ``tail`` hits (a bounded deque: memory stays flat)."""
+    for option, value in (("--head", head), ("--tail", tail)):
+        if value is not None and not 0 <= value <= MAX_COUNT:
+            raise OpsError("QUERY_INVALID", f"{option} {value}: must be between 0 and {MAX_COUNT}", field=option,
+                           hint=f"e.g. `treasure events latest {option} 20`")
     if head is not None:
         def limited(source: Iterable[Hit], n: int) -> Iterator[Hit]:
             if n <= 0:

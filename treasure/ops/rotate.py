@@ -8,7 +8,11 @@ never re-serialised, so ``verify_log(ws.log_parts(run_id))`` passes exactly as b
 concatenation of the new files is checked to hash to the original before anything is renamed.
 
 Only finished logs (ending with ``run_end``) and auxiliary logs are rotated by default: renaming a
-file a run still appends to would lose its later writes. A rotation interrupted between its
+file a run still appends to would lose its later writes. Rotation holds the run's lock
+(:func:`treasure.locks.run_lock`, the one a running run holds for its whole life) and the log
+folder's lock (:func:`treasure.locks.workspace_log_lock`) while it works, so even
+``--include-open`` never rotates a log that is being written: such a log is skipped, naming the
+pid of its writer. A rotation interrupted between its
 renames leaves parts that duplicate the live file's start; the next rotation detects that (the
 parts' bytes are a prefix of the live file), removes them and starts over.
 """
@@ -16,7 +20,9 @@ parts' bytes are a prefix of the live file), removes them and starts over.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from contextlib import ExitStack
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,8 +31,11 @@ from typing import Any, Iterable
 from treasure.errors import TreasureIOError
 from treasure.jsonio import fsync_dir
 from treasure.ops import OpsError
+from treasure.locks import LockBusy, run_lock, workspace_log_lock
+from treasure.logfiles import LIVE_ORDER, Segment, local_segments
+from treasure.logread import read_first_line, read_last_line
 from treasure.ops.archive import log_state
-from treasure.ops.segments import LIVE_ORDER, Segment, line_object, local_segments, read_first_line, read_last_line
+from treasure.ops.segments import line_object
 from treasure.workspace import Workspace
 
 _CHUNK = 1 << 20
@@ -44,10 +53,17 @@ class RotateResult:
         return asdict(self)
 
 
+#: The largest --max-mb accepted (1 TiB): a limit beyond any log, and finite.
+MAX_MB = 1 << 20
+
+
 def max_bytes_from_mb(max_mb: float) -> int:
-    if not max_mb > 0:
-        raise OpsError("QUERY_INVALID", f"--max-mb must be > 0 (got {max_mb})", field="--max-mb")
-    return int(max_mb * 1024 * 1024)
+    """``--max-mb`` as bytes; a coded refusal for <= 0, NaN, inf or more than :data:`MAX_MB`."""
+    if not (isinstance(max_mb, (int, float)) and math.isfinite(max_mb) and 0 < max_mb <= MAX_MB):
+        raise OpsError("ROTATE_LIMIT_INVALID", f"--max-mb must be a number > 0 and at most {MAX_MB} "
+                       f"(got {max_mb})", field="--max-mb",
+                       hint="e.g. `treasure rotate --max-mb 100` (the runbook rotates logs over 100 MB)")
+    return max(1, int(max_mb * 1024 * 1024))
 
 
 def _stale_prefix_parts(ws: Workspace, segments: list[Segment]) -> list[Path] | None:
@@ -87,7 +103,17 @@ def _stale_prefix_parts(ws: Workspace, segments: list[Segment]) -> list[Path] | 
 
 
 def rotate_run(ws: Workspace, run_id: str, max_bytes: int, *, include_open: bool = False) -> RotateResult:
-    """Rotate one run's live log if it is over ``max_bytes``."""
+    """Rotate one run's live log if it is over ``max_bytes``; skipped while a run holds its lock."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(run_lock(ws, run_id))
+        except LockBusy as exc:
+            size = sum(s.size for s in local_segments(ws, run_id))
+            return RotateResult(run_id, "skipped", size, reason=f"in progress: {exc.message}")
+        return _rotate_locked(ws, run_id, max_bytes, include_open=include_open)
+
+
+def _rotate_locked(ws: Workspace, run_id: str, max_bytes: int, *, include_open: bool) -> RotateResult:
     segments = local_segments(ws, run_id)
     if not segments or segments[-1].order != LIVE_ORDER:
         return RotateResult(run_id, "skipped", 0, reason="no live log in logs/events/")
@@ -95,7 +121,7 @@ def rotate_run(ws: Workspace, run_id: str, max_bytes: int, *, include_open: bool
     assert live.path is not None
     if live.size <= max_bytes:
         return RotateResult(run_id, "under_limit", live.size)
-    if not include_open and log_state(segments) == "open":
+    if not include_open and log_state(segments, ws) == "open":
         return RotateResult(run_id, "skipped", live.size,
                             reason="open: no run_end yet (a run may be writing it; pass --include-open if it crashed)")
     action = "rotated"
@@ -112,6 +138,7 @@ def rotate_run(ws: Workspace, run_id: str, max_bytes: int, *, include_open: bool
     try:
         if len(chunks) < 2:
             return RotateResult(run_id, "skipped", live.size, reason="a single line is larger than the limit")
+        # The run lock keeps lock-abiding writers out; this catches any other writer.
         after = os.stat(live.path)
         if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
             raise OpsError("ROTATE_BUSY", f"the log of run {run_id} changed while it was being rotated",
@@ -184,4 +211,5 @@ def rotate(ws: Workspace, max_bytes: int, run_ids: Iterable[str] | None = None, 
            include_open: bool = False) -> list[RotateResult]:
     """Rotate every (or the given) run's live log over ``max_bytes``."""
     ids = sorted(set(run_ids)) if run_ids else ws.run_ids()
-    return [rotate_run(ws, run_id, max_bytes, include_open=include_open) for run_id in ids]
+    with workspace_log_lock(ws):
+        return [rotate_run(ws, run_id, max_bytes, include_open=include_open) for run_id in ids]

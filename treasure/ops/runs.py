@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from treasure.errors import RunError
+from treasure.errors import EventLogError, RunError
+from treasure.logfiles import archived_run_ids, local_segments
+from treasure.logread import read_last_line
 from treasure.ops import OpsError
-from treasure.ops.archive import archived_run_ids, log_state
+from treasure.ops.archive import log_state
 from treasure.ops.evidence import read_json_doc
-from treasure.ops.segments import line_object, local_segments, read_last_line
+from treasure.ops.segments import line_object
 from treasure.workspace import Workspace, check_run_id
 
 RECON_PREFIX = "recon-"
@@ -94,13 +96,17 @@ def run_info(ws: Workspace, run_id: str, *, archived: dict[str, Any] | None = No
         status, reason = str(court.get("status", "unknown")), court.get("reason")
         events = (court.get("events") or {}).get("total")
     elif segments:
-        last = line_object(read_last_line(segments[-1].path)) if segments[-1].path else {}
+        try:
+            last = line_object(read_last_line(segments[-1].path, root=ws.root)) if segments[-1].path else {}
+        except EventLogError as exc:  # a device, a symlink out, an over-long line: named, not read
+            return RunInfo(run_id, "unknown", f"[{exc.code}] {exc.message}", "logs", sum(s.size for s in segments),
+                           len(segments), None, None, None, _mtime(segments[-1].path) or 0.0)
         if last.get("event_type") == "run_end":
             payload = last.get("payload") or {}
             status, reason = str(payload.get("status", "unknown")), payload.get("reason")
             events = last.get("seq", -1) + 1 if isinstance(last.get("seq"), int) else None
         else:
-            status = "open" if log_state(segments) == "open" else "unknown"
+            status = "open" if log_state(segments, ws) == "open" else "unknown"
     elif member is not None:
         status = member.end_status or "open"
     if member is not None and not segments:

@@ -9,7 +9,6 @@ same log again compares every row and changes nothing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -17,11 +16,11 @@ from typing import Any, Iterable, Iterator, Sequence
 from treasure.contracts import Contracts
 from treasure.eventlog import LogSummary, iter_lines, verify_log
 from treasure.jsonio import read_json
+from treasure.logfiles import chain_of
 from treasure.store.errors import StoreError
 from treasure.store.writer import StoreWriter, WriteStats
 
 BATCH = 4096
-_PART = re.compile(r"\.(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,9 @@ class IngestResult:
 
 
 def log_parts(path: Path) -> list[Path]:
-    """A log and its rotated parts (``run_x.jsonl.1``, ``.2``, ... oldest first) in chain order."""
-    path = Path(path)
-    parts = []
-    for candidate in path.parent.glob(path.name + ".*"):
-        match = _PART.search(candidate.name[len(path.name):])
-        if match and candidate.name == f"{path.name}.{match.group(1)}":
-            parts.append((int(match.group(1)), candidate))
-    return [p for _, p in sorted(parts)] + [path]
+    """A log and its rotated parts (``run_x.jsonl.1``, ``.2``, ... oldest first) in chain order;
+    strays such as ``run_x.jsonl.0`` are not part of it (see :mod:`treasure.logfiles`)."""
+    return chain_of(path)
 
 
 class _Collector:
