@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -97,8 +98,9 @@ def test_report_with_broken_equity_curve(clean_ws):
     assert "plots not available: EVIDENCE_INVALID" in text and "equity-plot" not in text
 
 
-def test_report_needs_html_flag_and_safe_out(clean_ws, capsys, tmp_path):
-    assert run_cli(clean_ws, "report", "clean") == 2 and "--html" in capsys.readouterr().err
+def test_report_defaults_to_html_and_writes_where_asked(clean_ws, capsys, tmp_path):
+    assert run_cli(clean_ws, "report", "clean") == 0  # HTML is the only format, and the default
+    assert "report.html" in capsys.readouterr().out
     out = tmp_path / "elsewhere" / "r.html"
     assert run_cli(clean_ws, "report", "clean", "--html", "--out", str(out)) == 0 and out.is_file()
 
@@ -115,14 +117,69 @@ def test_decimate_keeps_extremes():
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
                  if p and Path(p).exists()), None)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,900"]
+BLUE, RED = (0x09, 0x69, 0xDA), (0xCF, 0x22, 0x2E)  # the equity line and the drawdown fill
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: headless rendering not checked here")
-def test_report_renders_in_a_headless_browser(clean_ws, tmp_path):
-    path = clean_ws.run_reports("clean") / "report.html"
-    path.write_text(build_html(clean_ws, "clean"))
-    shot = tmp_path / "shot.png"
-    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                           "--window-size=1200,2000", path.as_uri()], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert shot.stat().st_size > 20_000  # the page, with its plots, was painted
+def _chromium(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    if CHROMIUM is None:  # not a skip: a report nobody rendered is not a passing report
+        pytest.fail("headless Chromium is not installed (/usr/bin/chromium): .ci/run must install it with "
+                    "`apt-get install -y --no-install-recommends chromium` (as root) before the tests")
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    done = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def _page_requests(netlog: Path) -> list[str]:
+    """URLs the page itself asked for: requests with a page initiator (the browser's own background
+    requests have initiator "not an origin")."""
+    doc = json.loads(netlog.read_text())
+    names = {v: k for k, v in doc["constants"]["logEventTypes"].items()}
+    return [e["params"]["url"] for e in doc["events"]
+            if names.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in (e.get("params") or {})
+            and e["params"].get("initiator") != "not an origin"]
+
+
+def _colour_pixels(image, colour: tuple[int, int, int], box: tuple[int, int, int, int], tol: int = 40) -> int:
+    region = np.asarray(image.convert("RGB").crop(box), dtype=np.int16)
+    return int(np.all(np.abs(region - np.asarray(colour, dtype=np.int16)) <= tol, axis=-1).sum())
+
+
+def test_report_renders_in_a_headless_browser_without_network(clean_ws, tmp_path, capsys):
+    from PIL import Image
+
+    assert run_cli(clean_ws, "report", "clean", "--html", "--json") == 0
+    page = (clean_ws.root / json_out(capsys)["path"]).as_uri()
+    # 1. the DOM after load holds both plots (SVG with drawn paths) and the tables
+    dom = _chromium(tmp_path, page, "--dump-dom").stdout
+    parsed = parse(dom)
+    assert parsed.svgs_in == {"equity-plot": 1, "drawdown-plot": 1} and parsed.paths > 10
+    assert dom.count("<table") >= 3 and "Fills (297)" in dom
+    # 2. a screenshot-sized viewport: the verdict, the metrics table and the equity plot are painted
+    shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
+    _chromium(tmp_path, page, f"--screenshot={shot}", f"--log-net-log={netlog}")
+    image = Image.open(shot)
+    assert image.size == (1280, 900)
+    grey = image.convert("L")
+    assert len(np.unique(np.asarray(grey))) > 50  # not a blank or single-colour page
+    assert grey.crop((80, 170, 700, 490)).getextrema()[0] < 80  # the metrics table's text
+    assert _colour_pixels(image, (0x1A, 0x7F, 0x37), (80, 60, 400, 110)) > 200  # the green COMPLETE badge
+    assert _colour_pixels(image, BLUE, (150, 560, 1200, 900)) > 300  # the equity curve
+    # 3. no request left the page (the control below proves the check sees one)
+    assert _page_requests(netlog) == []
+    # 4. further down, the drawdown plot is painted too
+    tall = tmp_path / "tall.png"
+    _chromium(tmp_path, page, f"--screenshot={tall}", "--window-size=1280,1800")
+    assert _colour_pixels(Image.open(tall), RED, (150, 900, 1200, 1800), tol=60) > 300
+
+
+def test_the_network_check_sees_a_page_request(tmp_path):
+    control = tmp_path / "control.html"
+    control.write_text('<html><body><img src="https://example.com/x.png"></body></html>')
+    netlog = tmp_path / "net.json"
+    _chromium(tmp_path, control.as_uri(), f"--screenshot={tmp_path / 'c.png'}", f"--log-net-log={netlog}")
+    assert _page_requests(netlog) == ["https://example.com/x.png"]
