@@ -22,7 +22,7 @@ from typing import Any
 
 from treasure.config import load_config
 from treasure.contracts import Contracts
-from treasure.errors import RunError
+from treasure.errors import RunError, TreasureError
 from treasure.jsonio import atomic_write_bytes, fsync_dir
 from treasure.recon import fixturegen
 from treasure.recon.model import STATE_CODE, Tolerances
@@ -83,18 +83,17 @@ def record_sessions(ws: Workspace, run_id: str, *, overwrite: bool = False, ssot
 
 def derive(record: RunRecord, tolerances: Tolerances) -> dict[str, bytes]:
     """The session files (name -> bytes) of ``record``; RECON_RECORD_FAILED if the run is too small."""
-    try:
-        files = fixturegen.generate(run=(record, tolerances), adaptive=True)
-    except RuntimeError as exc:  # the generator's self-check: never write sessions that lie
-        raise RunError("RECON_RECORD_FAILED", f"cannot derive sessions from run {record.run_id}: {exc}",
-                       field="run_id") from exc
-    made = {entry["file"].removesuffix(".jsonl") for entry in json.loads(files[MANIFEST])["sessions"]}
-    missing = [name for name in REQUIRED if name not in made]
+    filled = int((record.ledger.state == STATE_CODE["filled"]).sum())
+    plan = fixturegen.adaptive_sessions(record.ledger, tolerances)
+    missing = [name for name in REQUIRED if name not in plan]
     if missing:
-        filled = int((record.ledger.state == STATE_CODE["filled"]).sum())
         raise RunError("RECON_RECORD_FAILED", f"run {record.run_id} has {record.ledger.orders} orders "
                        f"({filled} filled): too few to derive the {', '.join(missing)} session(s)", field="run_id")
-    return files
+    try:
+        return fixturegen.generate(run=(record, tolerances), adaptive=True)
+    except (RuntimeError, TreasureError) as exc:  # the generator's self-check: never write sessions that lie
+        raise RunError("RECON_RECORD_FAILED", f"cannot derive sessions from run {record.run_id}: {exc}",
+                       field="run_id") from exc
 
 
 @dataclass(frozen=True)
