@@ -132,9 +132,8 @@ def _refuse(rel: str, why: str) -> ConfigError:
     return ConfigError("LOCK_REFUSED", f"refusing to approve {rel}: {why}", path=rel)
 
 
-def _approvable_text(ws: Workspace, rel: str) -> str:
-    """The text of a file that may be approved: a regular file (not a symlink), inside its spec/ or
-    truth/ folder, UTF-8, valid JSON."""
+def _check_location(ws: Workspace, rel: str) -> None:
+    """A file that may be approved is a regular file (not a symlink) inside its spec/ or truth/ folder."""
     path = ws.root / rel
     if path.is_symlink():
         raise _refuse(rel, f"it is a symlink (to {os.readlink(path)}); approve the real file, not a link")
@@ -144,6 +143,12 @@ def _approvable_text(ws: Workspace, rel: str) -> str:
         raise _refuse(rel, f"it resolves outside {top.name}/ ({real})")
     if not path.is_file():
         raise _refuse(rel, "it is not a regular file")
+
+
+def _approvable_text(ws: Workspace, rel: str) -> str:
+    """The text of a file that may be approved (see :func:`_check_location`): UTF-8, valid JSON."""
+    _check_location(ws, rel)
+    path = ws.root / rel
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -173,8 +178,10 @@ def compute_lock(workspace: Workspace | str | os.PathLike[str]) -> Lock:
                     raise _refuse(rel_dir, f"it is a symlinked folder (to {os.readlink(Path(top, name))}); "
                                   "spec/ and truth/ must hold the real files")
     for rel in tracked_files(ws):
+        _check_location(ws, rel)
+    config = load_config(ws.ssot_path, ws.config_schema_path, display_path=SSOT_REL)  # SSOT_JSON etc. first
+    for rel in tracked_files(ws):
         content[rel] = _approvable_text(ws, rel)
-    config = load_config(ws.ssot_path, ws.config_schema_path, display_path=SSOT_REL)
     for rel in tracked_files(ws):
         path = ws.root / rel
         if rel != SSOT_REL and (rel.startswith("truth/") or rel.endswith(".schema.json")):
