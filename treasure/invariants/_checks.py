@@ -336,8 +336,8 @@ def check_orders(evidence: "Evidence", bars: "Bars | None" = None) -> None:
     run_status = events[-1]["payload"]["status"]
     for event in events:
         kind, p = event["event_type"], event["payload"]
-        oid = p.get("order_id") if isinstance(p, dict) else None
-        if kind == "order_placed":
+        oid: str | None = p.get("order_id") if isinstance(p, dict) else None
+        if kind == "order_placed" and oid is not None:
             if oid in placed or oid in ended:
                 _fail("orders", f"{_where(event)}: order id {oid} used twice")
             if float(p["qty"]) > float(p["requested_qty"]) * (1 + 1e-9) + 1e-10:  # both rounded to 1e-10

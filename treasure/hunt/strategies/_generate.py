@@ -196,8 +196,13 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
             volume *= 1000
         rows.append((o, h, lo, c, volume))
         close = c
-    bars = Bars(t_ms, [r[0] / _TICKS for r in rows], [r[1] / _TICKS for r in rows],
-                [r[2] / _TICKS for r in rows], [r[3] / _TICKS for r in rows], [r[4] / 100 for r in rows])
+    import numpy as np
+
+    def column(k: int, unit: int) -> Any:
+        return np.array([r[k] / unit for r in rows], dtype=np.float64)
+
+    bars = Bars(np.array(t_ms, dtype=np.int64), column(0, _TICKS), column(1, _TICKS), column(2, _TICKS),
+                column(3, _TICKS), column(4, 100))
     return GeneratedDataset(
         bars=bars, csv=bars_to_csv(bars), interval_ms=interval, gaps=tuple(sorted(gap_at)),
         duplicates=tuple(dup_at), outliers=tuple((i, kind) for i, (kind, _) in sorted(outlier_at.items())),
