@@ -33,7 +33,7 @@ from treasure.digest import file_sha256 as sha256_file
 #: The runbook's gate suite (Step 2), in its order.
 RUNBOOK_GATES = ("e2", "phase2", "determinism", "persist", "dryrun-live", "events")
 GATE_STATUSES = ("passed", "failed", "skipped", "missing")
-RECON_CODES = ("PRICE_MISMATCH", "FEE_MISMATCH", "MISSING_FILL", "ORDER_STATE_DRIFT")
+# recon mismatch codes: one home, treasure.recon.model.CODES (truth/ schemas are tested against it)
 _HEX64 = frozenset("0123456789abcdef")
 
 
