@@ -3,7 +3,9 @@
 Equality is decided on RFC 8785 bytes after dropping the volatile fields a schema in truth/
 declares (``x-treasure-volatile``), so wall-clock figures never make two runs differ. On mismatch
 the test fails with a short summary (paths, old -> new) and the full explanation is written to the
-workspace's ``evidence/diffs/<test id>.txt``, the file an operator opens next.
+workspace's ``evidence/diffs/<test id>.txt``, the file an operator opens next. Outside a workspace
+the comparisons work the same (against the packaged contracts), the diff goes under pytest's
+temporary folder, and only goldens (which live in a workspace's fixtures/) are unavailable.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ _GOLDEN_NAME = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")
 class Canonical:
     """Canonical comparisons bound to one test (its id names the diff file) and one workspace."""
 
-    def __init__(self, workspace: "Workspace", contracts: "Contracts", test_id: str,
-                 state: "GateSession | None" = None) -> None:
+    def __init__(self, workspace: "Workspace | None", contracts: "Contracts", test_id: str,
+                 state: "GateSession | None" = None, *, diffs_dir: Path | None = None) -> None:
         self.workspace = workspace
         self.contracts = contracts
         self.test_id = test_id
         self._state = state
+        self._diffs_dir = diffs_dir
 
     @property
     def update_goldens(self) -> bool:
@@ -40,7 +43,12 @@ class Canonical:
 
     @property
     def diffs_dir(self) -> Path:
+        if self._diffs_dir is not None or self.workspace is None:
+            return self._diffs_dir or Path("evidence") / "diffs"
         return self.workspace.evidence_dir / "diffs"
+
+    def _shown(self, path: Path) -> str:
+        return self.workspace.relative(path) if self.workspace is not None else str(path)
 
     # public API ------------------------------------------------------------------------------
     def assert_equal(self, expected: Any, actual: Any, *, schema: str | None = None,
@@ -77,7 +85,7 @@ class Canonical:
         from treasure.jsonio import atomic_write_bytes, dumps_pretty, read_json
 
         path = self.golden_path(name)
-        shown = self.workspace.relative(path)
+        shown = self._shown(path)
         volatile = self._volatile(schema, drop)
         actual = drop_paths(self._load(document), volatile) if volatile else self._load(document)
         expected = read_json(path) if path.is_file() else None
@@ -98,6 +106,10 @@ class Canonical:
     def golden_path(self, name: str) -> Path:
         if not _GOLDEN_NAME.fullmatch(name) or ".." in name.split("/"):
             raise ValueError(f"golden name {name!r}: use letters, digits, '_', '.', '-' and '/' only")
+        if self.workspace is None:
+            pytest.fail(f"golden {name!r}: goldens live in a Treasure workspace's fixtures/golden/, and this "
+                        "session has none (set --treasure-workspace or the treasure_workspace ini option)",
+                        pytrace=False)
         return self.workspace.fixtures_dir / "golden" / f"{name}.json"
 
     # helpers ---------------------------------------------------------------------------------
@@ -121,4 +133,4 @@ class Canonical:
         from treasure.compare import write_diff
 
         path = write_diff(self.diffs_dir, name or self.test_id, result)
-        pytest.fail(f"{what}:\n{result.summary}\nfull diff: {self.workspace.relative(path)}", pytrace=False)
+        pytest.fail(f"{what}:\n{result.summary}\nfull diff: {self._shown(path)}", pytrace=False)

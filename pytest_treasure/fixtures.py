@@ -1,13 +1,18 @@
-"""The fixtures a gate uses. Heavy imports (the engine, numpy) happen inside them, on first use."""
+"""What the Treasure fixtures do. The fixtures themselves (names, scopes, docstrings shown by
+``pytest --fixtures``) are declared in :mod:`pytest_treasure.plugin` as thin wrappers that import
+this module on first use, so a session that uses none of them never imports it, nor the engine,
+numpy or jsonschema behind it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
 
 import pytest
 
 from pytest_treasure.runs import RUN_PARAMS, RunCache, detached, param_key, start_run, workspace_of
-from pytest_treasure.session import NOTE_KEY, get_state
+from pytest_treasure.session import get_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from treasure.config import Config
@@ -16,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from treasure.workspace import Workspace
 
     from pytest_treasure.assertions import Canonical
+    from pytest_treasure.invariants import InvariantChecker
 
 
 def _fail(exc: Any, what: str) -> NoReturn:
@@ -24,84 +30,67 @@ def _fail(exc: Any, what: str) -> NoReturn:
     pytest.fail(f"{what}:\n{render() if render else exc}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def treasure_workspace(pytestconfig: pytest.Config) -> "Workspace":
-    """The Treasure workspace under test (``treasure.workspace.Workspace``): ``--treasure-workspace``,
-    else the ``treasure_workspace`` ini value, else the rootdir. Gates read it, never write it
-    (except ``evidence/``).
-    Example:
-        def test_has_ssot(treasure_workspace):
-            assert treasure_workspace.ssot_path.is_file()
-    """
+def optional_workspace(config: pytest.Config) -> "Workspace | None":
+    """The session's workspace, or ``None`` when its root is not a Treasure workspace."""
     from treasure.errors import TreasureError
     from treasure.workspace import Workspace
 
     try:
-        return Workspace.at(get_state(pytestconfig).workspace_root)
+        return Workspace.at(get_state(config).workspace_root)
+    except TreasureError:
+        return None
+
+
+def workspace(config: pytest.Config) -> "Workspace":
+    from treasure.errors import TreasureError
+    from treasure.workspace import Workspace
+
+    try:
+        return Workspace.at(get_state(config).workspace_root)
     except TreasureError as exc:
         error = exc
     _fail(error, "no Treasure workspace (set --treasure-workspace or the treasure_workspace ini option)")
 
 
-@pytest.fixture(scope="session")
-def ssot(treasure_workspace: "Workspace") -> "Config":
-    """The workspace's validated SSOT (``treasure.config.Config`` of spec/ssot.json); a test
-    using it errors with the SSOT's coded problem (file and field) when it does not validate.
-    Example:
-        def test_limit(ssot):
-            assert ssot.section("risk")["max_position_size_usd"] > 0
-    """
+def ssot(ws: "Workspace") -> "Config":
     from treasure.config import load_config
     from treasure.errors import TreasureError
 
     try:
-        return load_config(treasure_workspace.ssot_path, treasure_workspace.config_schema_path,
-                           display_path=treasure_workspace.relative(treasure_workspace.ssot_path))
+        return load_config(ws.ssot_path, ws.config_schema_path, display_path=ws.relative(ws.ssot_path))
     except TreasureError as exc:
         error = exc
     _fail(error, "the SSOT does not load")
 
 
-@pytest.fixture(scope="session")
-def schema_validator(treasure_workspace: "Workspace") -> "Contracts":
-    """The workspace's contracts (``treasure.contracts.Contracts`` over truth/): ``.validate(name,
-    doc)``, ``.errors(name, doc)``, ``.check_event(event)``, ``.volatile_paths(name)``.
-    Example:
-        def test_report(schema_validator, treasure_run):
-            assert schema_validator.errors("court_report", treasure_run.court) == []
-    """
+def packaged_truth() -> Path:
+    """The contracts shipped with Treasure (what ``treasure init`` copies into truth/)."""
+    from treasure.workspace import bundle_dir
+
+    return bundle_dir() / "truth"
+
+
+def contracts(config: pytest.Config) -> "Contracts":
+    """The workspace's contracts (truth/), or the packaged ones outside a workspace."""
     from treasure.contracts import Contracts
 
-    return Contracts(treasure_workspace.truth_dir)
+    ws = optional_workspace(config)
+    return Contracts(ws.truth_dir if ws is not None else packaged_truth())
 
 
-@pytest.fixture(scope="session")
-def _treasure_run_cache() -> RunCache:
-    return RunCache()
-
-
-@pytest.fixture
-def treasure_run(request: pytest.FixtureRequest, treasure_workspace: "Workspace",
-                 tmp_path_factory: pytest.TempPathFactory, _treasure_run_cache: RunCache) -> "RunResult":
-    """A fresh engine run (``treasure.engine.RunResult``) in a temporary copy of the workspace,
-    shared by every test of the session asking for the same parameters (runs are deterministic).
-    Parametrize indirectly with keys seed, strategy, dataset, run_id, adapter:
-    Example:
-        @pytest.mark.parametrize("treasure_run", [{"seed": 7, "strategy": "mean_reversion"}], indirect=True)
-        def test_completes(treasure_run): assert treasure_run.status == "complete"
-    """
+def run(request: pytest.FixtureRequest, ws: "Workspace", tmp_path_factory: pytest.TempPathFactory,
+        cache: RunCache) -> "RunResult":
     params = getattr(request, "param", None) or {}
     if not isinstance(params, Mapping) or set(params) - set(RUN_PARAMS):
         pytest.fail(f"treasure_run parameters must be a dict with keys among {', '.join(RUN_PARAMS)}; "
                     f"got {params!r}", pytrace=False)
     key = param_key(params)
-    cache = _treasure_run_cache
     if key not in cache.runs and key not in cache.failures:
         from treasure.errors import TreasureError
 
         dest = tmp_path_factory.mktemp("treasure_run", numbered=True) / "ws"
         try:
-            cache.runs[key] = start_run(treasure_workspace, dest, **params)
+            cache.runs[key] = start_run(ws, dest, **params)
         except TreasureError as exc:
             cache.failures[key] = exc
     if key in cache.failures:
@@ -109,77 +98,59 @@ def treasure_run(request: pytest.FixtureRequest, treasure_workspace: "Workspace"
     return detached(cache.runs[key])
 
 
-@pytest.fixture
-def treasure_run_factory(treasure_workspace: "Workspace",
-                         tmp_path_factory: pytest.TempPathFactory) -> Callable[..., "RunResult"]:
-    """A function running the engine in a new temporary copy of the workspace at each call, for
-    gates that need several runs or broken inputs. Keywords: seed, strategy, dataset, run_id,
-    adapter, ssot (a whole SSOT document), edit (``callable(workspace)`` changing the copy first),
-    and any other ``RunRequest`` field. A ``TreasureError`` from a refused input propagates.
-    Example:
-        def test_seeds_differ(treasure_run_factory):
-            assert treasure_run_factory(seed=1).court != treasure_run_factory(seed=2).court
-    """
-
+def run_factory(ws: "Workspace", tmp_path_factory: pytest.TempPathFactory) -> Callable[..., "RunResult"]:
     def factory(**overrides: Any) -> "RunResult":
         dest = tmp_path_factory.mktemp("treasure_run_factory", numbered=True) / "ws"
-        return start_run(treasure_workspace, dest, **overrides)
+        return start_run(ws, dest, **overrides)
 
     return factory
 
 
-@pytest.fixture
-def event_log(treasure_run: "RunResult", _treasure_run_cache: RunCache) -> list[dict[str, Any]]:
-    """The events of ``treasure_run`` as dicts, in order, after full verification (schema per
-    event_type, seq, time order, hash chain, run_id). Shared across tests: do not mutate.
-    Example:
-        def test_starts(event_log):
-            assert event_log[0]["event_type"] == "run_start"
-    """
-    key = str(treasure_run.event_log)
-    if key not in _treasure_run_cache.events:
+def event_log(result: "RunResult", cache: RunCache) -> list[dict[str, Any]]:
+    key = str(result.event_log)
+    if key not in cache.events:
         from treasure.contracts import Contracts
         from treasure.errors import TreasureError
         from treasure.eventlog import verify_log
 
-        ws = workspace_of(treasure_run)
+        ws = workspace_of(result)
         events: list[dict[str, Any]] = []
         error: TreasureError | None = None
         try:
-            verify_log(ws.log_parts(treasure_run.run_id), Contracts(ws.truth_dir), collect=events)
+            verify_log(ws.log_parts(result.run_id), Contracts(ws.truth_dir), collect=events)
         except TreasureError as exc:
             error = exc
         if error is not None:
-            _fail(error, f"the event log of run {treasure_run.run_id} does not verify")
-        _treasure_run_cache.events[key] = events
-    return _treasure_run_cache.events[key]
+            _fail(error, f"the event log of run {result.run_id} does not verify")
+        cache.events[key] = events
+    return cache.events[key]
 
 
-@pytest.fixture
-def canonical(request: pytest.FixtureRequest, treasure_workspace: "Workspace",
-              schema_validator: "Contracts") -> "Canonical":
-    """Canonical (RFC 8785) comparison of JSON documents and event logs, volatile fields dropped;
-    on mismatch the test fails with a short diff and writes the full one to
-    ``evidence/diffs/<test id>.txt``. Also ``assert_golden(name, doc)`` against fixtures/golden/.
-    Example:
-        def test_same(canonical, treasure_run):
-            canonical.assert_equal(treasure_run.court, treasure_run.court, schema="court_report")
-    """
+def canonical(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> "Canonical":
+    """Bound to the workspace when there is one; else to the packaged contracts, with diffs
+    written under pytest's temporary folder (and no goldens)."""
     from pytest_treasure.assertions import Canonical
 
-    return Canonical(treasure_workspace, schema_validator, request.node.nodeid, get_state(request.config))
+    config = request.config
+    ws = optional_workspace(config)
+    diffs = None if ws is not None else tmp_path_factory.getbasetemp() / "treasure-diffs"
+    return Canonical(ws, contracts(config), request.node.nodeid, get_state(config), diffs_dir=diffs)
 
 
-@pytest.fixture
-def gate_note(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    """Attach a note to this test's gate result: shown under the gate in the terminal summary
-    and stored in evidence/gates.json (e.g. what a gate checked instead of the usual input).
-    Example:
-        def test_reports(gate_note):
-            gate_note("no reports yet; checked a fresh run's reports instead")
-    """
+def invariants(config: pytest.Config) -> "tuple[InvariantChecker, Callable[[], None]]":
+    """A checker over a scratch folder, and the function that removes it."""
+    import shutil
+    import tempfile
 
-    def note(text: str) -> None:
-        request.node.user_properties.append((NOTE_KEY, str(text)))
+    from treasure.hunt.runner import scratch_parent
 
-    return note
+    from pytest_treasure.invariants import InvariantChecker
+
+    root = Path(tempfile.mkdtemp(prefix="treasure-invariants-", dir=scratch_parent()))
+    checker = InvariantChecker(root, base_dir=config.rootpath)
+
+    def close() -> None:
+        checker.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+    return checker, close

@@ -3,8 +3,9 @@
 Pytest's own plugin manager only knows ``pytest_*`` hooks, so Treasure's hooks live in a separate
 :class:`pluggy.PluginManager` named "treasure", kept in ``config.stash``. Every module pytest
 registers (plugins, ``conftest.py`` files) that defines a ``treasure_*`` hook is registered here
-too, as are packages exposing a ``treasure`` entry point (loaded only when gates are first needed,
-so a session that uses no gate pays nothing for it).
+too, as are packages exposing a ``treasure`` entry point. All of it happens when gates are first
+needed: until then the plugin only notes the candidates (:func:`note_plugin`), so a session that
+uses no gate pays nothing for it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Iterable
 import pluggy
 import pytest
 
-from pytest_treasure import hookspecs
+import pytest_treasure.hookspecs as hookspecs
 
 ENTRY_POINT_GROUP = "treasure"
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -50,6 +51,7 @@ class _Registry:
 
 
 _KEY = pytest.StashKey[_Registry]()
+_PENDING_KEY = pytest.StashKey[list[Any]]()
 
 
 def defines_treasure_hooks(plugin: Any) -> bool:
@@ -61,11 +63,26 @@ def _registry(config: pytest.Config) -> _Registry:
     if registry is None:
         manager = TreasurePluginManager(hookspecs.PROJECT)
         manager.add_hookspecs(hookspecs)
-        from pytest_treasure import builtin
+        import pytest_treasure.builtin as builtin
 
         manager.register(builtin, "treasure-builtin")
         registry = config.stash[_KEY] = _Registry(manager)
+        for plugin in config.stash.get(_PENDING_KEY, []):
+            if defines_treasure_hooks(plugin) and not manager.is_registered(plugin):
+                manager.register(plugin)
+        config.stash[_PENDING_KEY] = []
     return registry
+
+
+def note_plugin(config: pytest.Config, plugin: Any) -> None:
+    """A pytest plugin or conftest that may implement ``treasure_*`` hooks: registered now if the
+    Treasure plugin manager exists, else when it is first built."""
+    if _KEY in config.stash:
+        if defines_treasure_hooks(plugin):
+            register_plugin(config, plugin)
+        return
+    pending = config.stash.setdefault(_PENDING_KEY, [])
+    pending.append(plugin)
 
 
 def register_plugin(config: pytest.Config, plugin: Any) -> None:

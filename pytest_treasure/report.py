@@ -1,21 +1,19 @@
-"""The gate report: ``evidence/gates.json`` (schema truth/gates_report.schema.json) and the
-"treasure gates" section of the terminal summary, both built from the merged test records.
+"""A session's gate verdict, built from the merged test records: what it appends to the
+workspace's gate history (``evidence/gates_history.jsonl``, from which ``evidence/gates.json`` is
+derived; :mod:`treasure.gate_history`) and the "treasure gates" section of the terminal summary.
 
-Everything in the report is sorted (gates by name, tests by node id) so two sessions with the same
-outcomes write the same canonical document; only ``duration_s`` fields differ, and the schema
-marks them volatile.
+Everything is sorted (gates by name, tests by node id) so two sessions with the same outcomes
+record the same entries; only ``duration_s`` fields differ.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Mapping
 
 from pytest_treasure.registry import GateSpec
 from pytest_treasure.session import GateSession, TestRecord
 
-SCHEMA_VERSION = 1
 REASON_CHARS = 160
 
 
@@ -53,7 +51,8 @@ def _gate_entry(name: str, description: str, records: list[TestRecord]) -> dict[
 
 
 def build_report(state: GateSession, gates: Mapping[str, GateSpec]) -> dict[str, Any]:
-    """The gates.json document: every gate that ran, plus every selected gate that did not."""
+    """This session's verdict: every gate that ran, plus every selected gate that did not. Its
+    ``gates`` entries are what the session appends to the workspace's gate history."""
     by_gate: dict[str, list[TestRecord]] = defaultdict(list)
     for record in state.records.values():
         by_gate[record.gate].append(record)
@@ -72,7 +71,6 @@ def build_report(state: GateSession, gates: Mapping[str, GateSpec]) -> dict[str,
     else:
         overall = "passed"
     return {
-        "schema_version": SCHEMA_VERSION,
         "status": overall,
         "selected": sorted(state.selected) if state.selected is not None else None,
         "totals": totals,
@@ -82,10 +80,27 @@ def build_report(state: GateSession, gates: Mapping[str, GateSpec]) -> dict[str,
     }
 
 
-def write_report(path: Path, document: dict[str, Any]) -> None:
-    from treasure.jsonio import atomic_write_bytes, dumps_pretty
+def record(state: GateSession) -> None:
+    """Append the session's gate results to the workspace's history and refresh gates.json
+    (:mod:`treasure.gate_history`). Nothing is written when the session's workspace is not a
+    Treasure workspace; a write failure is kept in ``state.write_error`` for the summary, never
+    raised (it must not hide the gate results themselves)."""
+    from treasure import gate_history
 
-    atomic_write_bytes(path, dumps_pretty(document), durable=False)
+    assert state.report is not None
+    root = state.workspace_root
+    if not gate_history.is_workspace(root):
+        state.not_recorded = (f"{root} is not a Treasure workspace (no spec/ssot.json); "
+                              "pass --treasure-workspace to record gate results")
+        return
+    try:
+        path, _ = gate_history.record_session(root, state.report["gates"], selected=state.report["selected"],
+                                              goldens_updated=state.report["goldens_updated"])
+    except Exception as exc:  # a read-only workspace: say so in the summary
+        state.write_error = f"{gate_history.history_path(root)}: {exc}"
+        return
+    state.report_path = path
+    state.history_path = gate_history.history_path(root)
 
 
 def summary_lines(state: GateSession) -> list[tuple[str, dict[str, bool]]]:
@@ -108,7 +123,9 @@ def summary_lines(state: GateSession) -> list[tuple[str, dict[str, bool]]]:
         for note in gate["notes"]:
             rows.append((f"{'':<14} note: {one_line(note, 200)}", {}))
     if state.report_path is not None:
-        rows.append((f"gate report: {state.report_path}", {}))
+        rows.append((f"gate report: {state.report_path} (history: {state.history_path})", {}))
+    if state.not_recorded:
+        rows.append((f"gate results not recorded: {state.not_recorded}", {}))
     if state.write_error:
         rows.append((f"gate report NOT written: {state.write_error}", {"red": True}))
     for golden in sorted(state.goldens_updated):

@@ -2,8 +2,12 @@
 
 Each process that runs tests records one :class:`TestRecord` per gate test from its reports. An
 xdist worker sends its records to the controller through ``config.workeroutput`` when it finishes;
-the controller merges them in ``pytest_testnodedown`` and alone writes the gate report. Records
-are keyed by node id, so the merged result does not depend on which worker ran what.
+the controller merges them in ``pytest_testnodedown`` and alone records the session (into the
+workspace's gate history, :mod:`treasure.gate_history`). Records are keyed by node id, so the
+merged result does not depend on which worker ran what.
+
+The state is created on first use (:func:`get_state`): a session that never meets a gate, a
+Treasure option or a Treasure fixture never builds it.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 
 import pytest
 
-WIRE_KEY = "treasure_gates"
-NOTE_KEY = "treasure_note"
+from pytest_treasure.plugin import NOTE_KEY, STATE_KEY, WIRE_KEY
+
+__all__ = ["GateSession", "TestRecord", "get_state", "workspace_root", "NOTE_KEY", "STATE_KEY", "WIRE_KEY"]
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 
 
@@ -43,9 +48,11 @@ class GateSession:
     item_gates: dict[str, str | None] = field(default_factory=dict)
     records: dict[str, TestRecord] = field(default_factory=dict)
     goldens_updated: set[str] = field(default_factory=set)
-    report: dict[str, Any] | None = None
-    report_path: Path | None = None
-    write_error: str | None = None
+    report: dict[str, Any] | None = None       # this session's gate entries (see report.build_report)
+    report_path: Path | None = None            # gates.json, once the session is recorded
+    history_path: Path | None = None           # gates_history.jsonl, once the session is recorded
+    write_error: str | None = None             # why the session could not be recorded
+    not_recorded: str | None = None            # why the session was deliberately not recorded
 
     def record(self, report: pytest.TestReport, gate: str) -> None:
         rec = self.records.get(report.nodeid)
@@ -102,9 +109,25 @@ def _failure_message(longrepr: Any) -> str:
     return text[:4000]
 
 
-STATE_KEY = pytest.StashKey[GateSession]()
+def workspace_root(config: pytest.Config) -> Path:
+    """The workspace the session's gates check: ``--treasure-workspace``, else the
+    ``treasure_workspace`` ini value (relative to the ini file), else the rootdir."""
+    option = config.getoption("treasure_workspace", default=None)
+    if option:
+        return (config.invocation_params.dir / Path(option).expanduser()).resolve()
+    ini = config.getini("treasure_workspace")
+    if ini:
+        base = config.inipath.parent if config.inipath else config.rootpath
+        return (base / Path(str(ini)).expanduser()).resolve()
+    return config.rootpath.resolve()
 
 
 def get_state(config: pytest.Config) -> GateSession:
-    """The session's gate state (created by the plugin in ``pytest_configure``)."""
-    return config.stash[STATE_KEY]
+    """The session's gate state, created on first use."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        selected = config.getoption("treasure_gates", default=None)
+        state = GateSession(workspace_root(config), tuple(sorted(set(selected))) if selected else None,
+                            update_goldens=bool(config.getoption("treasure_update_goldens", default=False)))
+        config.stash[STATE_KEY] = state
+    return state  # type: ignore[no-any-return]

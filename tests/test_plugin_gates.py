@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import hypothesis  # noqa: F401  preloaded: pytester's in-process runs then reuse it
@@ -67,11 +65,12 @@ def test_summary_and_report_name_each_gate_with_status_and_reason(pytester, ws):
         "e2 * passed * 2 tests *s",
         "persist * skipped * 1 test *s  persist gate: implemented by the persistence issue",
         "phase2 * FAILED * 1/1 failed *s  phase2: equity differs at bar 7",
-        "gate report: *evidence/gates.json",
+        "gate report: *evidence/gates.json (history: *evidence/gates_history.jsonl)",
     ])
     doc = report(ws)
     assert Contracts(ws.truth_dir).errors("gates_report", doc) == []
-    assert doc["status"] == "failed" and doc["selected"] is None
+    assert doc["status"] == "failed" and doc["session"]["selected"] is None
+    assert doc["session"]["status"] == "failed" and doc["session"]["run_by"] == "pytest"
     assert doc["totals"] == {"passed": 1, "failed": 1, "skipped": 1, "missing": 0}
     assert [g["name"] for g in doc["gates"]] == ["e2", "persist", "phase2"]
     phase2 = doc["gates"][2]
@@ -93,8 +92,8 @@ def test_gate_option_selects_gates_and_deselects_everything_else(pytester, ws):
     result = run(pytester, ws, "--gate", "e2", "--gate", "persist")
     result.assert_outcomes(passed=2, skipped=1, deselected=2)
     doc = report(ws)
-    assert doc["selected"] == ["e2", "persist"]
-    assert doc["status"] == "incomplete"  # persist skipped: not a pass
+    assert doc["session"]["selected"] == ["e2", "persist"]
+    assert doc["session"]["status"] == "incomplete"  # persist skipped: not a pass
     assert result.ret == 0
 
 
@@ -208,23 +207,25 @@ def test_xdist_workers_report_to_the_controller_which_writes_once(pytester, ws):
     assert e2["counts"] == {"passed": 8, "failed": 0, "skipped": 0}
     assert [t["nodeid"] for t in e2["tests"]] == sorted(t["nodeid"] for t in e2["tests"])
     assert doc["totals"] == {"passed": 1, "failed": 1, "skipped": 1, "missing": 0}
-    assert list(ws.evidence_dir.iterdir()) == [ws.evidence_dir / "gates.json"]  # no temp files left
+    assert sorted(p.name for p in ws.evidence_dir.iterdir()) == [  # no temp files left
+        ".gates_history.lock", "gates.json", "gates_history.jsonl"]
+    assert len((ws.evidence_dir / "gates_history.jsonl").read_text().splitlines()) == 3  # once per gate
 
 
-def test_report_is_identical_across_sessions_but_for_volatile_durations(pytester, ws):
+def test_history_records_are_identical_across_sessions_but_for_volatile_fields(pytester, ws):
     from treasure.canonical import canonical_bytes, drop_paths
 
     pytester.makepyfile(test_gates=GATES)
-    volatile = Contracts(ws.truth_dir).volatile_paths("gates_report")
+    contracts = Contracts(ws.truth_dir)
+    volatile = contracts.volatile_paths("gate_history")
     run(pytester, ws)
-    first = drop_paths(report(ws), volatile)
     run(pytester, ws)
-    assert canonical_bytes(drop_paths(report(ws), volatile)) == canonical_bytes(first)
+    lines = [json.loads(line) for line in (ws.evidence_dir / "gates_history.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and all(contracts.errors("gate_history", r) == [] for r in lines)
+    first, second = lines[:3], lines[3:]
+    assert [canonical_bytes(drop_paths(r, volatile)) for r in first] == \
+        [canonical_bytes(drop_paths(r, volatile)) for r in second]
+    assert report(ws)["gates"][2]["consecutive_failures"] == 2  # phase2 failed twice in a row
 
 
-def test_importing_the_plugin_is_cheap():
-    code = ("import sys, pytest_treasure.plugin, pytest_treasure.fixtures; "
-            "heavy = [m for m in ('numpy', 'treasure.engine', 'jsonschema', 'deepdiff', 'hypothesis') "
-            "if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+# The plugin's import cost is proven by real pytest sessions in tests/test_plugin_citizen.py.

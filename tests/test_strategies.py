@@ -1,7 +1,6 @@
 """The public hypothesis strategies: valid by construction (proved with the engine's own loader,
 schema and verifier), each corruption answered with the promised code and line, arguments
-refused eagerly, and failures shrinking to a handful of bars. And the hypothesis profiles the
-plugin registers: which one a session loads, and what each means."""
+refused eagerly, and failures shrinking to a handful of bars."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from hypothesis.errors import InvalidArgument
 from jsonschema import Draft202012Validator
 
 from pytest_treasure import strategies as ts
-from pytest_treasure.profiles import PROFILES, choose_profile, gate_session, register_profiles
 from treasure.contracts import Contracts
 from treasure.data import load_dataset
 from treasure.errors import TreasureError
@@ -226,106 +224,4 @@ def test_strategies_compose_with_hypothesis() -> None:
     assert len(ds) == 1 and intent.qty > 0
 
 
-# --------------------------------------------------------------------------------------------
-# profiles: which one a session loads, and what each means
-
-PROFILE_PROBE = '''
-from hypothesis import settings
-
-def test_probe():
-    s = settings()
-    db = getattr(s.database, "path", None)
-    print("PROFILE", settings.get_current_profile_name(), s.max_examples, s.derandomize, s.deadline,
-          "db=" + (str(db) if db is not None else repr(s.database)))
-'''
-
-
-@pytest.fixture
-def probe(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
-    """Run the probe test in-process with a clean environment; restore this session's profile."""
-    from hypothesis._settings import _CI_VARS
-
-    for var in [*_CI_VARS, "HYPOTHESIS_PROFILE"]:
-        monkeypatch.delenv(var, raising=False)
-    pytester.makepyfile(test_probe=PROFILE_PROBE)
-    current = settings.get_current_profile_name()
-
-    def run(*args: str) -> tuple[pytest.RunResult, list[str]]:
-        settings.load_profile("default")  # as in a fresh process (in-process runs share hypothesis' state)
-        result = pytester.runpytest("-p", "no:cacheprovider", "-s", *args)
-        line = next((x[x.index("PROFILE "):] for x in result.outlines if "PROFILE " in x), "")
-        return result, line.split()[1:]
-
-    yield run
-    register_profiles(request.config.rootpath)
-    settings.load_profile(current)
-
-
-def test_a_plain_session_uses_dev(probe) -> None:
-    result, (name, examples, derandomize, *_rest) = probe()
-    assert (name, examples, derandomize) == ("dev", "100", "False")
-    result.stdout.fnmatch_lines(["treasure: hypothesis profile 'dev' (default)"])
-
-
-def test_gates_use_ci_even_when_the_shell_asks_for_another(probe, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HYPOTHESIS_PROFILE", "hunt")
-    result, (name, examples, derandomize, deadline, db) = probe("-m", "gate or not gate")
-    assert (name, examples, derandomize, deadline, db) == ("ci", "25", "True", "None", "db=None")
-    result.stdout.fnmatch_lines(["treasure: hypothesis profile 'ci' (gates selected)"])
-
-
-def test_the_environment_chooses_outside_gates(probe, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HYPOTHESIS_PROFILE", "hunt")
-    result, (name, examples, *_rest, db) = probe()
-    assert (name, examples) == ("hunt", "2000")
-    assert db.startswith("db=") and db.endswith(".hypothesis/examples")
-    result.stdout.fnmatch_lines(["treasure: hypothesis profile 'hunt' (HYPOTHESIS_PROFILE=hunt)"])
-
-
-def test_the_option_beats_gates_and_ci(probe, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CI", "1")
-    _, (name, *_rest) = probe("--treasure-profile", "dev", "-m", "gate or not gate")
-    assert name == "dev"
-    _, (name, *_rest) = probe()
-    assert name == "ci"
-
-
-def test_an_unknown_profile_is_a_usage_error(probe) -> None:
-    result, _ = probe("--treasure-profile", "fast")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown hypothesis profile 'fast' (--treasure-profile); Treasure registers "
-                                 "ci, dev, hunt*"])
-
-
-@pytest.mark.parametrize("kwargs, expected", [
-    (dict(option="hunt", hypothesis_option=None, gates=True, env="dev", ini="ci", current="default", in_ci=True),
-     ("hunt", "--treasure-profile")),
-    (dict(option=None, hypothesis_option="dev", gates=True, env=None, ini=None, current="default", in_ci=True),
-     (None, "--hypothesis-profile")),
-    (dict(option=None, hypothesis_option=None, gates=True, env="hunt", ini=None, current="default", in_ci=False),
-     ("ci", "gates selected")),
-    (dict(option=None, hypothesis_option=None, gates=False, env=None, ini="hunt", current="default", in_ci=True),
-     ("hunt", "treasure_profile ini")),
-    (dict(option=None, hypothesis_option=None, gates=False, env=None, ini=None, current="mine", in_ci=True),
-     (None, "already loaded by the project (mine)")),
-    (dict(option=None, hypothesis_option=None, gates=False, env=None, ini=None, current="default", in_ci=True),
-     ("ci", "running in CI")),
-])
-def test_choose_profile_follows_the_documented_order(kwargs: dict, expected: tuple) -> None:
-    assert tuple(choose_profile(**kwargs)) == expected
-
-
-@pytest.mark.parametrize("markexpr, gates, selected", [
-    ("gate", None, True), ("not gate", None, False), ("gate and not slow", None, True), ("slow", None, False),
-    ("", ["e2"], True), ("gateway", None, False),
-])
-def test_gate_sessions_are_recognised(markexpr: str, gates, selected: bool) -> None:
-    assert gate_session(markexpr, gates) is selected
-
-
-def test_the_profiles_are_registered_with_their_meaning() -> None:
-    assert PROFILES == ("ci", "dev", "hunt")
-    ci, hunt = settings.get_profile("ci"), settings.get_profile("hunt")
-    assert ci.derandomize and ci.database is None and ci.deadline is None and ci.max_examples < 100
-    assert hunt.max_examples >= 1000 and hunt.stateful_step_count >= 100
-    assert settings.get_profile("dev").max_examples == 100
+# The hypothesis profiles are tested with the plugin: tests/test_plugin_profiles.py

@@ -26,13 +26,15 @@ _PYTEST_INTERNAL = 3
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from treasure import gate_catalog
+
     parser = subparsers.add_parser(
         "verify", parents=[common], help="run the operator gates (pytest -m gate) against the workspace",
         description="Run the operator gates shipped with Treasure against the workspace. Exit 0 only when "
         "every selected gate passed (a skipped gate is not a pass); 2 when one failed, was skipped or "
         "had no test. The report is evidence/gates.json (printed with --json).")
     parser.add_argument("gates", nargs="*", metavar="GATE",
-                        help="gates to run (default: all): e2, phase2, determinism, events, persist, dryrun-live")
+                        help=f"gates to run (default: all): {gate_catalog.names_text()}")
     parser.add_argument("--jobs", "-n", type=positive_count, default=None, metavar="N",
                         help="run the gates on N processes (pytest-xdist)")
     parser.set_defaults(handler=handle)
@@ -62,6 +64,7 @@ def _stamp(path: Path) -> Any:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from treasure import gate_history
     from treasure.jsonio import read_json
     from treasure.workspace import Workspace
 
@@ -69,6 +72,7 @@ def handle(args: argparse.Namespace) -> int:
     report_path = ws.evidence_dir / "gates.json"
     before = _stamp(report_path)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.setdefault(gate_history.RUN_BY_ENV, "cli")  # recorded in the gate history (checklist sets its own)
     command = pytest_command(ws.root, list(args.gates), jobs=args.jobs, quiet=args.quiet)
     # With --json, stdout carries only the report: pytest's own output goes to stderr.
     if args.quiet:  # -q: pytest's output is kept back and shown only if the gates do not pass
@@ -78,14 +82,14 @@ def handle(args: argparse.Namespace) -> int:
         completed = subprocess.run(command, cwd=ws.root, env=env, stdout=sys.stderr if args.json else None)
     written = _stamp(report_path)
     passed = completed.returncode == 0 and written is not None and written != before \
-        and read_json(report_path).get("status") == "passed"
+        and gate_history.session_view(read_json(report_path)).get("status") == "passed"
     if args.quiet and not passed and completed.stdout:
         sys.stderr.write(completed.stdout.decode("utf-8", "replace"))
     if written is None or written == before:
         code = "GATES_USAGE" if completed.returncode == _PYTEST_USAGE else "GATES_NOT_RUN"
         raise TreasureError(code, f"pytest ended with exit code {completed.returncode} before writing "
                             f"{ws.relative(report_path)}", path=ws.relative(report_path))
-    report = read_json(report_path)
+    report = gate_history.session_view(read_json(report_path))  # this session's gates, not every gate's
     if args.json:
         from treasure.cli.output import print_json
 
