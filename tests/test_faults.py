@@ -149,6 +149,37 @@ def test_a_callable_fault_runs_at_its_point():
     assert hits == ["now"] and plan.fired == ["<lambda>()@bar:2 (call 2)"]
 
 
+def test_fire_reaches_only_the_plans_active_in_this_context():
+    import threading
+
+    from treasure import engine, faults, jsonio
+
+    plan = FaultPlan()
+    prepare, jsonio_os = engine.prepare_run, jsonio.os
+    faults.fire("bar")  # nothing active: a no-op
+    with faults.injected(plan), faults.active(plan):  # one plan activated twice counts once
+        assert engine.prepare_run is prepare and jsonio.os is jsonio_os  # nothing is monkeypatched
+        faults.fire("bar")
+        faults.fire("replace", "x")  # I/O points only reach plans inside io_hooks
+        other = threading.Thread(target=faults.fire, args=("bar",))  # a fresh context: not reached
+        other.start()
+        other.join()
+        with plan.io_hooks():
+            faults.fire("replace", "x")
+    faults.fire("bar")
+    assert plan.calls == {"bar": 1, "replace": 1} and plan.targets == {("replace", 1): "x"}
+
+
+def test_a_request_plan_and_an_injected_plan_both_see_every_bar(small):
+    outer, inner = FaultPlan(), FaultPlan()
+    from treasure import faults
+
+    with faults.injected(outer):
+        assert run(RunRequest(small, run_id="both", faults=inner)).status == "complete"
+    assert outer.calls["bar"] == inner.calls["bar"] > 0
+    assert outer.calls["dataset_load"] == inner.calls["dataset_load"] == 1
+
+
 # -- the event log ---------------------------------------------------------------------------------
 
 

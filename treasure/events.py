@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from treasure import faults as _faults
 from treasure.canonical import canonical_bytes, canonical_event_bytes
 from treasure.errors import TreasureIOError
 
@@ -68,10 +69,12 @@ class EventSink(Protocol):
 class JsonlSink:
     """The event log file: append-only, created exclusively, fsynced at the points that matter."""
 
-    def __init__(self, path: Path, *, fault: Callable[[str], None] | None = None) -> None:
+    def __init__(self, path: Path, *, fault_points: bool = False) -> None:
+        """``fault_points``: pass ``event_write`` / ``event_fsync`` to :func:`treasure.faults.fire`
+        (the run's event log does; other logs written with this sink do not)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fault = fault
+        self._fault: Callable[[str], None] | None = _faults.fire if fault_points else None
         try:
             self._handle = open(self.path, "xb", buffering=1 << 20)
         except FileExistsError:

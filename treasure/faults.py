@@ -10,6 +10,11 @@ Python callback (e.g. rewrite the dataset file mid-run). Nothing depends on the 
 RNG, so a fault lands on the same bar in every process; :func:`seeded_kill_points` picks crash
 points from a seed.
 
+Code that can fail calls :func:`fire` with its point's name; the active plans live in a
+:class:`contextvars.ContextVar` (set by :func:`active` / :func:`injected` for a block, and by the
+engine for a request's own ``faults``), so nothing is monkeypatched and a plan never leaks into
+another thread or task. With no plan active, :func:`fire` is one ContextVar read.
+
 Two more points exist only when :meth:`FaultPlan.io_hooks` is active: ``"replace"`` and ``"fsync"``
 fire before each ``os.replace`` / ``os.fsync`` made by :mod:`treasure.jsonio` (the atomic report
 writer), so a crash can be placed *between* two report writes, not just before the first.
@@ -29,13 +34,13 @@ Actions: ``kill``, ``enospc``, ``eio``, ``eacces`` (OSError with that errno), ``
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import hashlib
 import os
 import re
 import signal
 import time
-import types
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,7 +101,7 @@ class Fault:
         return f"{action}@{self.point}:{self.at}{'+' if self.repeat else ''}"
 
 
-def fire(fault: Fault, point: str, count: int) -> None:
+def carry_out(fault: Fault, point: str, count: int) -> None:
     """Carry out one fault. ``kill`` does not return; error actions raise."""
     action = fault.action
     if callable(action):
@@ -145,7 +150,7 @@ class FaultPlan:
         for fault in self.faults:
             if fault.matches(point, count):
                 self.fired.append(f"{fault.spec} (call {count})")
-                fire(fault, point, count)
+                carry_out(fault, point, count)
 
     @property
     def spec(self) -> str:
@@ -187,38 +192,69 @@ class FaultPlan:
     @contextmanager
     def io_hooks(self) -> Iterator["FaultPlan"]:
         """Within the block, fire ``replace`` / ``fsync`` before :mod:`treasure.jsonio` renames or
-        syncs a file. Only that module sees the hooks (its ``os`` is swapped for a proxy), so the
-        event log, the dataset loader and the rest of the process are untouched."""
-        from treasure import jsonio
-
-        real = jsonio.os
-        plan = self
-
-        def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-            plan("replace", real.fsdecode(dst))
-            real.replace(src, dst, *args, **kwargs)
-
-        def fsync(fd: int) -> None:
-            plan("fsync", _fd_path(fd))
-            real.fsync(fd)
-
-        proxy = types.ModuleType("os")
-        proxy.__dict__.update(real.__dict__)
-        proxy.replace = replace  # type: ignore[attr-defined]
-        proxy.fsync = fsync  # type: ignore[attr-defined]
-        jsonio.os = proxy  # type: ignore[assignment]
+        syncs a file (that module calls :func:`fire` for them; outside this block those points are
+        not passed to this plan, so a probe's counts of the engine points stay as they were)."""
+        token = _IO_ACTIVE.set(_with(_IO_ACTIVE.get(), self))
         try:
             yield self
         finally:
-            jsonio.os = real
+            _IO_ACTIVE.reset(token)
 
 
-def _fd_path(fd: int) -> str | None:
-    """The file behind a descriptor, where the OS tells (Linux /proc); for readable fault tables."""
+Hook = Callable[..., None]
+#: The plans every :func:`fire` of an engine point reaches, innermost last.
+_ACTIVE: contextvars.ContextVar[tuple[Hook, ...]] = contextvars.ContextVar("treasure_faults", default=())
+#: The plans that also see the I/O points (``replace``, ``fsync``).
+_IO_ACTIVE: contextvars.ContextVar[tuple[Hook, ...]] = contextvars.ContextVar("treasure_io_faults",
+                                                                             default=())
+
+
+def _with(hooks: tuple[Hook, ...], hook: Hook) -> tuple[Hook, ...]:
+    return hooks if any(h is hook for h in hooks) else (*hooks, hook)
+
+
+def fire(point: str, target: str | None = None) -> None:
+    """Pass fault point ``point``: every active plan counts it and acts if one of its rules matches.
+
+    ``target`` names the file an I/O point is about to touch (recorded by :class:`FaultPlan`).
+    The one way code in Treasure offers a fault point; nothing else is patched."""
+    hooks = _IO_ACTIVE.get() if point in IO_POINTS else _ACTIVE.get()
+    if not hooks:
+        return
+    for hook in hooks:
+        if target is None:
+            hook(point)
+        else:
+            hook(point, target)
+
+
+def armed() -> bool:
+    """Whether any plan is active here (the bar loop skips its per-bar point when none is)."""
+    return bool(_ACTIVE.get())
+
+
+@contextmanager
+def active(hook: Hook | None) -> Iterator[None]:
+    """Within the block, :func:`fire` reaches ``hook`` too (no-op for ``None``; a hook already
+    active is not added twice, so nested activation of one plan counts each point once)."""
+    if hook is None:
+        yield
+        return
+    token = _ACTIVE.set(_with(_ACTIVE.get(), hook))
     try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return None
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def bound(hook: Hook | None) -> Callable[[str], None]:
+    """A one-argument hook for components that take one (e.g. the store writer): fires the active
+    plans plus ``hook`` (counted once if it is also active)."""
+    def call(point: str) -> None:
+        with active(hook):
+            fire(point)
+
+    return call
 
 
 def chain(*hooks: Callable[[str], None] | None) -> Callable[[str], None] | None:
@@ -238,23 +274,11 @@ def chain(*hooks: Callable[[str], None] | None) -> Callable[[str], None] | None:
 
 @contextmanager
 def injected(plan: Callable[[str], None]) -> Iterator[None]:
-    """Make every :func:`treasure.engine.run` in this process use ``plan`` (chained after any
-    plan the request already carries). This is what ``treasure faultrun`` uses so any command that
-    runs the engine can be crash-tested without a fault option on the command itself."""
-    from treasure import engine
-
-    original = engine.prepare_run
-
-    def prepare(request: Any) -> Any:
-        from dataclasses import replace as dc_replace
-
-        return original(dc_replace(request, faults=chain(plan, request.faults)))
-
-    engine.prepare_run = prepare  # type: ignore[assignment]
-    try:
+    """Make every engine run in this context use ``plan`` (besides any plan the request carries).
+    This is what ``treasure faultrun`` uses so any command that runs the engine can be
+    crash-tested without a fault option on the command itself."""
+    with active(plan):
         yield
-    finally:
-        engine.prepare_run = original  # type: ignore[assignment]
 
 
 def _pick(seed: int, items: Sequence[tuple[str, int]], k: int) -> list[tuple[str, int]]:

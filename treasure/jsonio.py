@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from treasure import faults as _faults
 from treasure.errors import ConfigError, TreasureError, TreasureIOError
 
 _PRETTY = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -31,6 +32,7 @@ def fsync_dir(directory: Path) -> None:
     except OSError:
         return
     try:
+        _faults.fire("fsync", os.path.realpath(directory))
         os.fsync(fd)
     except OSError:
         pass
@@ -53,7 +55,9 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, durable: bool = True) -
             handle.write(data)
             handle.flush()
             if durable:
+                _faults.fire("fsync", os.path.realpath(tmp_name))
                 os.fsync(handle.fileno())
+        _faults.fire("replace", str(target))
         os.replace(tmp_name, target)
     except OSError as exc:
         try:

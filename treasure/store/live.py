@@ -18,7 +18,7 @@ from typing import Any
 
 from treasure.config import Config
 from treasure.contracts import Contracts
-from treasure import engine
+from treasure import engine, faults
 from treasure.engine import PreparedRun, RunRequest, RunResult
 from treasure.store.errors import StoreError
 from treasure.store.writer import StoreSink, StoreWriter
@@ -73,13 +73,12 @@ def run_stored(request: RunRequest, db_path: Path | None = None, *,
         holder["sink"] = sink
         return sink
 
-    # looked up on the module at call time: treasure.faults.injected() wraps engine.prepare_run
     prep = engine.prepare_run(request)
     if db_path is None and use_ssot_default:
         db_path = default_db_path(prep.workspace, prep.config)
     if db_path is None:
         return engine.execute_run(prep), None
-    writer = StoreWriter.open(db_path, fault=prep.request.faults)
+    writer = StoreWriter.open(db_path, fault=faults.bound(prep.request.faults))
     try:
         replaced = _preflight(prep, writer)
         holder["writer"] = writer

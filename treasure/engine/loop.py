@@ -1,207 +1,51 @@
-"""The run: SSOT + dataset + seed in, events and reports out (see DESIGN.md, "Flow of one run").
+"""The bar loop: one run's lifecycle, the hot path, intents, orders, fills and halts.
 
-Two phases. :func:`prepare_run` does every check that can refuse the inputs (SSOT schema, dataset
-validity and pinned SHA, strategy, run id) before anything is written, so bad input never leaves
-half-written evidence. :func:`execute_run` then drives the bar loop and always finishes its evidence:
-a strategy that raises, a halt, or a write error still ends with run_end and reports saying so.
+Pure of file I/O except the emergency-flag check and the events it hands to the bus; the
+evidence (reports, equity curve) is assembled by :mod:`treasure.engine.evidence` and written by
+:mod:`treasure.engine.service`.
 
-The bar loop is deliberately plain: indicators are precomputed by strategies, equity history is
-two list appends per bar, and events are only emitted when something happens.
+The hot path is deliberately plain: indicators are precomputed by strategies, qty and cash change
+only at fills (recorded sparsely and expanded per bar later), and events are only emitted when
+something happens.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import inspect
-import io
 import math
 import os
-import shutil
-import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import orjson
 
-from treasure import __version__
-from treasure.canonical import canonical_bytes
-from treasure.config import Config, load_config
+from treasure import __version__, faults
 from treasure.context import RunContext, make_rng
-from treasure.contracts import Contracts
-from treasure.data import Dataset, load_dataset, sha256_file
-from treasure.errors import (
-    EXIT_HALTED,
-    EXIT_OK,
-    DataError,
-    InternalError,
-    WorkspaceError,
-    RunError,
-    StrategyError,
-    TreasureError,
-    TreasureIOError,
-)
-from treasure.events import EventBus, EventSink, JsonlSink
+from treasure.data import sha256_file
+from treasure.engine.evidence import equity_curve, processed_indices
+from treasure.engine.orders import OrderBook
+from treasure.engine.request import PreparedRun
+from treasure.errors import DataError, InternalError, StrategyError, TreasureError
+from treasure.events import EventBus
 from treasure.execution import ExecReport, Fill, Order, create_adapter
 from treasure.execution.messages import quantize
-from treasure.jsonio import atomic_write_bytes, atomic_write_json
 from treasure.metrics import r10, summarize
 from treasure.portfolio import Portfolio
-from treasure.reports.court import build_court
-from treasure.reports.eqs import build_eqs, slippage_bps
+from treasure.reports.eqs import slippage_bps
 from treasure.risk import RiskEngine
-from treasure.strategy import Bar, Intent, LoadedStrategy, load_strategy
-from treasure.workspace import Workspace, check_run_id
+from treasure.strategy import Bar, Intent
 
 DAY_MS = 86_400_000
-MAX_SEED = 2**53  # seeds are recorded in events as exact I-JSON numbers
 PROGRESS_EVERY = 8192
-EQUITY_DTYPE = np.dtype([("bar_idx", "<i8"), ("t_ms", "<i8"), ("close", "<f8"), ("qty", "<f8"),
-                         ("cash", "<f8"), ("equity", "<f8")])
-
-SinkFactory = Callable[["PreparedRun"], EventSink]
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What an operator asks for; ``None`` means "as the SSOT says"."""
-
-    workspace: Workspace
-    ssot_path: Path | None = None
-    dataset_path: Path | None = None
-    seed: int | None = None
-    run_id: str | None = None
-    strategy: str | None = None
-    adapter: str | None = None
-    overwrite: bool = False
-    validate_events: bool = True
-    extra_sinks: Sequence[SinkFactory] = ()
-    faults: Any = None
-    progress: Callable[[int, int], None] | None = None
-    adapter_options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """Everything checked and loaded; nothing written yet."""
-
-    request: RunRequest
-    config: Config
-    dataset: Dataset
-    dataset_override: bool
-    strategy: LoadedStrategy
-    seed: int
-    run_id: str
-    adapter: str
-    dataset_file: Path | None = None
-
-    @property
-    def workspace(self) -> Workspace:
-        return self.request.workspace
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_id: str
-    status: str
-    exit_code: int
-    court: dict[str, Any]
-    eqs: dict[str, Any]
-    event_log: Path
-    report_dir: Path
-    error: TreasureError | None = None
-
-
-def derive_run_id(strategy_name: str, config: Config, dataset_sha: str, seed: int, strategy: LoadedStrategy,
-                  adapter: str) -> str:
-    """Default run id: a digest of the inputs, so the same inputs name the same run (no clock)."""
-    digest = hashlib.sha256(canonical_bytes({
-        "ssot": config.canonical_sha256, "dataset": dataset_sha, "seed": seed, "adapter": adapter,
-        "strategy": [strategy.ref, strategy.params, strategy.source_sha256],
-    })).hexdigest()
-    return f"{strategy_name[:40]}-{digest[:12]}".replace(" ", "_")
-
-
-def prepare_run(request: RunRequest) -> PreparedRun:
-    """Validate every input; raise a coded TreasureError before any evidence exists."""
-    ws = request.workspace
-    ssot_path = Path(request.ssot_path) if request.ssot_path else ws.ssot_path
-    config = load_config(ssot_path, ws.config_schema_path, display_path=ws.relative(ssot_path))
-    seed = config.seed if request.seed is None else int(request.seed)
-    if not 0 <= seed < MAX_SEED:
-        raise RunError("SEED_INVALID", f"seed {seed} is out of range", field="seed",
-                       hint="use an integer in [0, 2**53): seeds are recorded as exact JSON numbers")
-    ref = request.strategy or config.strategy_name
-    params = config.strategy_params if ref == config.strategy_name else {}
-    strategy = load_strategy(_strategy_location(ws, ref, explicit=request.strategy is not None,
-                                                source=config.path),
-                             params, base_dir=ws.root, display_ref=ref)
-    dataset_section = config.section("dataset")
-    override = request.dataset_path is not None
-    if override:
-        path = Path(request.dataset_path)
-    else:
-        path = ws.resolve_inside(dataset_section["path"], field="dataset.path", source=config.path)
-    if request.faults is not None:
-        try:
-            request.faults("dataset_load")
-        except OSError as exc:
-            raise DataError("DATA_IO", f"cannot read the dataset: {exc.strerror or exc}",
-                            path=ws.relative(path)) from exc
-    dataset = load_dataset(path, display_path=ws.relative(path),
-                           interval_ms=None if override else int(dataset_section["interval_ms"]))
-    pinned = dataset_section["sha256"]
-    if dataset.sha256 != pinned and not override:
-        raise DataError("DATA_SHA_MISMATCH", f"dataset SHA-256 {dataset.sha256[:12]}… does not match the "
-                        f"pinned {pinned[:12]}…", path=dataset.path, field="dataset.sha256")
-    if dataset.gaps and dataset_section.get("on_gap", "warn") == "error":
-        gap = dataset.gaps[0]
-        raise DataError("DATA_GAP", f"{len(dataset.gaps)} gap(s); first before bar {gap.bar_idx} "
-                        f"(expected t_ms {gap.expected_t_ms}, got {gap.actual_t_ms})",
-                        path=dataset.path, line=gap.bar_idx + 2, field="t_ms")
-    if dataset.duplicates and dataset_section.get("on_duplicate", "warn") == "error":
-        dup = dataset.duplicates[0]
-        raise DataError("DATA_DUPLICATE", f"{len(dataset.duplicates)} duplicate timestamp(s); first "
-                        f"t_ms {dup.t_ms} at bar {dup.bar_idx}", path=dataset.path,
-                        line=dup.bar_idx + 2, field="t_ms")
-    adapter = request.adapter or config.section("execution").get("adapter", "sim")
-    if request.run_id is not None:
-        run_id = check_run_id(request.run_id)
-    else:
-        run_id = derive_run_id(strategy.name, config, dataset.sha256, seed, strategy, adapter)
-    if ws.event_log(run_id).exists() and not request.overwrite:
-        raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
-                       field="run_id")
-    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path)
-
-
-def _strategy_location(ws: Workspace, ref: str, *, explicit: bool, source: str) -> str:
-    """Keep strategy files inside the workspace: a relative ``file.py:Class`` resolves inside it
-    (from the SSOT or the request alike); an absolute one is accepted only as an explicit request
-    (a CLI argument), never from the SSOT."""
-    target, sep, class_name = ref.rpartition(":")
-    if not sep or not target.endswith(".py"):
-        return ref
-    if Path(target).is_absolute():
-        if not explicit:
-            raise WorkspaceError("PATH_ESCAPE", f"strategy file {target} is absolute", path=source,
-                                 field="strategy.name",
-                                 hint="strategy files named in the SSOT must be workspace-relative")
-        return ref
-    return f"{ws.resolve_inside(target, field='strategy.name', source=source)}:{class_name}"
-
-
-def run(request: RunRequest) -> RunResult:
-    """Prepare and execute a run; the library entry point behind ``treasure run``."""
-    return execute_run(prepare_run(request))
 
 
 def _code_files(cls: type) -> set[str]:
     """Files holding the methods of ``cls`` and its bases, except Treasure's own modules."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     files = set()
     for klass in inspect.getmro(cls):
         for member in vars(klass).values():
@@ -225,87 +69,16 @@ def _day(ts_ms: int) -> str:
     return (_dt.date(1970, 1, 1) + _dt.timedelta(days=ts_ms // DAY_MS)).isoformat()
 
 
-class _Halt(Exception):
+class Halt(Exception):
+    """Raised inside the loop to stop the run in order (daily loss, emergency flag)."""
+
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason, self.detail = reason, detail
 
 
-def _clean_previous(ws: Workspace, run_id: str) -> None:
-    for stale in ws.log_parts(run_id):
-        stale.unlink()
-    shutil.rmtree(ws.run_reports(run_id), ignore_errors=True)
-
-
-def execute_run(prep: PreparedRun) -> RunResult:
-    """Run the bar loop and write the evidence. Never leaves a run without run_end and reports."""
-    ws, req = prep.workspace, prep.request
-    ws.check_output_dirs()
-    ws.ensure_dirs()
-    if req.overwrite:
-        _clean_previous(ws, prep.run_id)
-    contracts = Contracts(ws.truth_dir)
-    log_path = ws.event_log(prep.run_id)
-    bus = EventBus(prep.run_id, [], check=contracts.check_emitted if req.validate_events else None)
-    loop = _Loop(prep, bus)  # builds the adapter first: if that refuses, no evidence exists yet
-    try:
-        bus.sinks.append(JsonlSink(log_path, fault=req.faults))
-    except FileExistsError:
-        raise RunError("RUN_EXISTS", f"run {prep.run_id} already exists", field="run_id") from None
-    bus.sinks.extend(factory(prep) for factory in req.extra_sinks)
-    wall_start = time.perf_counter()  # treasure: allow-nondeterminism duration goes to a volatile field
-    error: TreasureError | None = None
-    try:
-        try:
-            status, reason = loop.run()
-        except TreasureError:
-            raise
-        except Exception as exc:  # converted: user strategy bug (exit 2) or our own bug (exit 1)
-            raise loop.classify(exc) from exc
-    except TreasureError as exc:
-        error = exc
-        status, reason = "error", exc.code
-        loop.record_error(exc)
-    wall_ms = (time.perf_counter() - wall_start) * 1000.0  # treasure: allow-nondeterminism volatile
-    try:
-        bus.flush(durable=True)
-    except TreasureError as exc:
-        error = error or exc
-        status, reason = "error", exc.code
-    finally:
-        bus.close()
-    try:
-        court, eqs = loop.reports(status, reason, bus, wall_ms, contracts)
-    except TreasureError as exc:  # a report that breaks its own schema is a bug in Treasure
-        raise InternalError("INTERNAL", f"the run's reports do not match their schemas: {exc}",
-                            path=ws.relative(log_path)) from exc
-    report_dir = ws.run_reports(prep.run_id)
-    try:
-        if req.faults is not None:
-            try:
-                req.faults("report_write")
-            except OSError as exc:
-                raise TreasureIOError("IO_ERROR", f"could not write the reports: {exc.strerror or exc}",
-                                      path=ws.relative(report_dir)) from exc
-        atomic_write_bytes(report_dir / "equity.npy", loop.equity_bytes)
-        for name, doc in (("eqs_report.json", eqs), ("court_report.json", court)):
-            atomic_write_json(report_dir / name, doc)
-        for name, doc in (("eqs_report.json", eqs), ("court_report.json", court)):
-            atomic_write_json(ws.reports_dir / name, doc)
-    except TreasureError as exc:
-        error = error or exc
-        status = "error"
-    if error is not None:
-        exit_code = error.exit_code
-    elif status == "halted":
-        exit_code = EXIT_HALTED
-    else:
-        exit_code = EXIT_OK
-    return RunResult(prep.run_id, status, exit_code, court, eqs, log_path, report_dir, error)
-
-
-class _Loop:
-    """State of one run's bar loop; split out so the hot path reads top to bottom."""
+class BarLoop:
+    """State of one run's bar loop: lifecycle, the hot path, intents, fills and halts."""
 
     def __init__(self, prep: PreparedRun, bus: EventBus) -> None:
         self.prep = prep
@@ -324,11 +97,7 @@ class _Loop:
                                       **prep.request.adapter_options)
         self.adapter.start(rng=make_rng(prep.seed, stream=2), config=cfg, symbol=cfg.symbol)
         self.can_cut_fills = getattr(self.adapter, "simulated", True)
-        self.orders: list[Order] = []
-        self.fills: list[Fill] = []
-        self.open: dict[str, list] = {}  # order_id -> [order, remaining, filled]
-        self.ref_prices: dict[str, float] = {}
-        self.order_bars: dict[str, int] = {}
+        self.book = OrderBook()
         # qty and cash change only at fills: record (bar_idx, qty, cash) there, expand per bar later
         self.changes: list[tuple[int, float, float]] = []
         self.last_bar = -1
@@ -341,9 +110,7 @@ class _Loop:
         self.day_min_pnl = 0.0
         self.day: int | None = None
         self.last_equity = cfg.starting_cash
-        self.equity_bytes = b""
         self.qty_step = cfg.qty_step
-        self.order_count = 0
 
     # events -----------------------------------------------------------------------------------
     def emit(self, category: str, event_type: str, level: str, payload: dict[str, Any]) -> None:
@@ -400,9 +167,9 @@ class _Loop:
         try:
             self._call(strategy.on_start, self.ctx, self.bars)
             if os.path.exists(prep.workspace.emergency_flag):
-                raise _Halt("emergency_flag", self._flag_detail())
+                raise Halt("emergency_flag", self._flag_detail())
             self._loop()
-        except _Halt as halt:
+        except Halt as halt:
             self._halt(halt)
         self._finish()
         self._check_dataset_unchanged()
@@ -454,7 +221,7 @@ class _Loop:
     def _call(self, fn: Callable, *args: Any) -> Any:
         try:
             return fn(*args)
-        except (TreasureError, _Halt):
+        except (TreasureError, Halt):
             raise
         except Exception as exc:
             raise self.classify(exc) from exc
@@ -495,15 +262,17 @@ class _Loop:
         flag_set, F_OK = os.access, os.F_OK
         ctx, adapter, portfolio = self.ctx, self.adapter, self.portfolio
         on_bar = self.prep.strategy.strategy.on_bar
-        faults, progress = self.prep.request.faults, self.prep.request.progress
+        fire = faults.fire if faults.armed() else None
+        progress = self.prep.request.progress
         limit = -self.risk.daily_loss_limit_usd
+        equity_at, breached = portfolio.equity, self.risk.daily_loss_breached
         new_bar = tuple.__new__
         day_ms = DAY_MS
         self.day = t_ms[0] // day_ms
         next_day = (self.day + 1) * day_ms
         day_start = self.day_start_equity
         day_min = 0.0
-        open_orders = self.open  # mutated in place, never rebound
+        open_orders = self.book.open  # mutated in place, never rebound
         last_equity, last_bar = self.last_equity, self.last_bar
         try:
             for i in range(n):
@@ -517,11 +286,11 @@ class _Loop:
                         continue
                     self.emit("DATA", "data_gap_detected", "WARN", {
                         "bar_idx": i, "expected_t_ms": item.expected_t_ms, "actual_t_ms": item.actual_t_ms,
-                        "missing_bars": max(0, (item.actual_t_ms - item.expected_t_ms) // dataset.interval_ms)})
-                if faults is not None:
-                    faults("bar")
+                        "missing_bars": item.missing(dataset.interval_ms)})
+                if fire is not None:
+                    fire("bar")
                 if flag_set(flag, F_OK):
-                    raise _Halt("emergency_flag", self._flag_detail())
+                    raise Halt("emergency_flag", self._flag_detail())
                 if t >= next_day:
                     self.last_equity = last_equity
                     self.day_min_pnl = day_min
@@ -533,18 +302,18 @@ class _Loop:
                 bar = new_bar(Bar, (i, t, opens[i], highs[i], lows[i], closes[i], volumes[i]))
                 if open_orders:
                     self._on_reports(adapter.on_bar(bar), bar)
-                equity = portfolio.cash + portfolio.qty * closes[i]
+                equity = equity_at(closes[i])
                 ctx.equity = equity
                 last_equity = equity
                 last_bar = i
                 if equity - day_start < day_min:
                     day_min = equity - day_start
-                    if day_min < limit:
+                    if breached(day_min):
                         self.day_min_pnl = day_min
                         self.emit("RISK", "daily_loss_limit", "ERROR", {
                             "day": _day(t), "day_pnl_usd": r10(day_min), "limit_usd": -limit,
                             "equity": r10(equity), "bar_idx": i})
-                        raise _Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
+                        raise Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
                 intents = on_bar(ctx, bar)
                 if intents:
                     self._on_intents(intents, bar)
@@ -574,9 +343,8 @@ class _Loop:
         qty = float(intent.qty)
         self.emit("STRAT", "intent_emitted", "DEBUG",
                   {"bar_idx": bar.idx, "side": intent.side, "qty": r10(qty), "reason": intent.reason[:200]})
-        self.order_count += 1
-        order_id = f"o{self.order_count:06d}"
-        exposure = self.portfolio.qty + self.ctx.open_order_qty
+        order_id = self.book.next_id()
+        exposure = self.portfolio.qty + self.book.working_qty
         decision = self.risk.pre_trade(intent.side, qty, bar.close, exposure)
         step = self.qty_step
         placed = quantize(decision.qty, step) if decision.qty > 0 else 0.0
@@ -593,11 +361,8 @@ class _Loop:
                        "reason": reason})
             return
         order = Order(order_id, intent.side, placed, bar.idx, bar.t_ms, bar.close)
-        self.orders.append(order)
-        self.open[order_id] = [order, placed, 0.0]
-        self.ref_prices[order_id] = bar.close
-        self.order_bars[order_id] = bar.idx
-        self.ctx.open_order_qty += placed if intent.side == "buy" else -placed
+        self.book.add(order)
+        self.ctx.open_order_qty = self.book.working_qty
         self.emit("EXEC", "order_placed", "INFO", {
             "order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(placed),
             "requested_qty": r10(qty), "ref_price": bar.close, "type": "market", "adapter": self.prep.adapter})
@@ -611,16 +376,15 @@ class _Loop:
                 self.emit("EXEC", "adapter_error", "ERROR", {
                     "adapter": self.prep.adapter, "code": report.code or "ADAPTER_ERROR",
                     "message": report.reason[:2000], "line": report.line, "order_id": report.order_id})
-            elif report.kind in ("cancel", "reject") and report.order_id in self.open:
+            elif report.kind in ("cancel", "reject") and report.order_id in self.book.open:
                 self._close_order(report.order_id, report.reason or report.kind, bar,
                                   rejected=report.kind == "reject")
 
     def _close_order(self, order_id: str, reason: str, bar: Bar, *, rejected: bool = False,
                      level: str = "INFO") -> None:
-        order, remaining, filled = self.open.pop(order_id)
-        self.ctx.open_order_qty -= remaining if order.side == "buy" else -remaining
-        if abs(self.ctx.open_order_qty) < 1e-12:
-            self.ctx.open_order_qty = 0.0
+        working = self.book.close(order_id)
+        self.ctx.open_order_qty = self.book.working_qty
+        order, remaining, filled = working.order, working.remaining, working.filled
         if rejected:
             self.emit("EXEC", "order_rejected", "WARN", {"order_id": order_id, "bar_idx": bar.idx,
                                                         "side": order.side, "qty": r10(remaining), "reason": reason})
@@ -630,15 +394,15 @@ class _Loop:
                 "remaining_qty": r10(remaining), "filled_qty": r10(filled), "reason": reason})
 
     def _on_fill(self, fill: Fill, bar: Bar) -> None:
-        entry = self.open.get(fill.order_id)
+        entry = self.book.open.get(fill.order_id)
         if entry is None:
             self.emit("EXEC", "adapter_error", "ERROR", {
                 "adapter": self.prep.adapter, "code": "UNKNOWN_ORDER",
                 "message": f"fill for unknown or closed order {fill.order_id}", "line": None,
                 "order_id": fill.order_id})
             return
-        order, remaining, filled = entry
-        qty = min(fill.qty, remaining)
+        order = entry.order
+        qty = min(fill.qty, entry.remaining)
         cut = False
         if self.can_cut_fills:
             allowed = self.risk.allowed_qty(fill.side, qty, fill.price, self.portfolio.qty)
@@ -654,17 +418,9 @@ class _Loop:
             if qty != fill.qty:
                 fill = replace(fill, qty=qty, fee=fill.fee * qty / fill.qty)
             self.portfolio.apply(fill)
-            self.fills.append(fill)
-            remaining -= qty
-            filled += qty
-            self.ctx.open_order_qty -= qty if fill.side == "buy" else -qty
-            if abs(self.ctx.open_order_qty) < 1e-12:
-                self.ctx.open_order_qty = 0.0
-            done = remaining <= order.qty * 1e-9
-            entry[1], entry[2] = remaining, filled
-            if done:
-                self.ctx.open_order_qty -= remaining if fill.side == "buy" else -remaining
-                del self.open[fill.order_id]
+            _, done = self.book.record_fill(fill)
+            remaining = entry.remaining
+            self.ctx.open_order_qty = self.book.working_qty
             p = self.portfolio
             self.ctx.position = p.qty
             self.ctx.cash = p.cash
@@ -681,7 +437,7 @@ class _Loop:
                 "realized_pnl": r10(p.realized_pnl), "fees_paid": r10(p.fees_paid),
                 "equity": r10(p.cash + p.qty * fill.price)})
             self._call(self.prep.strategy.strategy.on_fill, self.ctx, fill)
-        if cut and fill.order_id in self.open:
+        if cut and fill.order_id in self.book.open:
             self.adapter.cancel(fill.order_id)
             self._close_order(fill.order_id, "risk:max_position_size_usd", bar, level="WARN")
 
@@ -698,7 +454,7 @@ class _Loop:
     def _cancel_open(self, reason: str, level: str) -> int:
         bar = self._current_bar()
         cancelled = 0
-        for order_id in sorted(self.open):
+        for order_id in sorted(self.book.open):
             self.adapter.cancel(order_id)
             self._close_order(order_id, reason, bar, level=level)
             cancelled += 1
@@ -710,7 +466,7 @@ class _Loop:
         return Bar(i, int(b.t_ms[i]), float(b.open[i]), float(b.high[i]), float(b.low[i]),
                    float(b.close[i]), float(b.volume[i]))
 
-    def _halt(self, halt: _Halt) -> None:
+    def _halt(self, halt: Halt) -> None:
         self.halt_reason = halt.reason
         cancelled = self._cancel_open(f"halt:{halt.reason}", "WARN")
         category = "SYS" if halt.reason == "emergency_flag" else "RISK"
@@ -730,69 +486,38 @@ class _Loop:
             self._close_day()
 
     def _emit_run_end(self, status: str, reason: str | None) -> None:
-        metrics = self._metrics()
+        metrics = self.metrics()
         self.emit("SYS", "run_end", "INFO" if status == "complete" else "CRITICAL", {
             "status": status, "reason": reason, "bars_processed": self.bars_processed,
-            "bars_total": len(self.bars), "orders": len(self.orders), "fills": len(self.fills),
+            "bars_total": len(self.bars), "orders": len(self.book.orders), "fills": len(self.book.fills),
             "trades": metrics["trades"], "final_equity": metrics["final_equity_usd"],
             "total_return": metrics["total_return"]})
 
     @property
     def bars_processed(self) -> int:
-        return int(len(self._processed_idx()))
+        return int(len(self.processed_idx()))
 
-    def _processed_idx(self) -> np.ndarray:
-        idx = np.arange(self.last_bar + 1, dtype=np.int64)
-        if self.prep.dataset.duplicates:
-            skip = np.array([d.bar_idx for d in self.prep.dataset.duplicates], dtype=np.int64)
-            idx = idx[~np.isin(idx, skip)]
-        return idx
+    def processed_idx(self) -> np.ndarray:
+        return processed_indices(self.last_bar, [d.bar_idx for d in self.prep.dataset.duplicates])
 
-    def _curve(self) -> np.ndarray:
+    def curve(self) -> np.ndarray:
         """Per-bar equity curve, expanded from the sparse fill-time changes of qty and cash."""
-        if self._curve_cache is not None:
-            return self._curve_cache
-        idx = self._processed_idx()
-        curve = np.zeros(len(idx), dtype=EQUITY_DTYPE)
-        curve["bar_idx"] = idx
-        curve["t_ms"] = self.bars.t_ms[idx]
-        curve["close"] = self.bars.close[idx]
-        if self.changes:
-            at = np.array([c[0] for c in self.changes], dtype=np.int64)
-            qty = np.array([0.0] + [c[1] for c in self.changes])
-            cash = np.array([self.cfg.starting_cash] + [c[2] for c in self.changes])
-            pick = np.searchsorted(at, idx, side="right")  # 0 = before the first fill
-            curve["qty"] = qty[pick]
-            curve["cash"] = cash[pick]
-        else:
-            curve["cash"] = self.cfg.starting_cash
-        curve["equity"] = curve["cash"] + curve["qty"] * curve["close"]
-        self._curve_cache = curve
-        return curve
+        if self._curve_cache is None:
+            self._curve_cache = equity_curve(self.bars, self.processed_idx(), self.changes,
+                                             self.cfg.starting_cash)
+        return self._curve_cache
 
-    def _metrics(self) -> dict[str, Any]:
+    def metrics(self) -> dict[str, Any]:
         if self._metrics_cache is None:
-            self._metrics_cache = self._summarize()
+            curve = self.curve()
+            p = self.portfolio
+            from treasure.data.calendar import annualization_for
+
+            yearly = annualization_for(self.cfg.raw, self.prep.dataset.interval_ms, int(self.bars.t_ms[0]),
+                                       int(self.bars.t_ms[-1]))
+            self._metrics_cache = summarize(
+                equity=curve["equity"], qty=curve["qty"], starting_cash=self.cfg.starting_cash,
+                interval_ms=self.prep.dataset.interval_ms, trade_pnls=p.trade_pnls, fees=p.fees_paid,
+                realized_pnl=p.realized_pnl, orders=len(self.book.orders), fills=len(self.book.fills),
+                annualization=yearly)
         return self._metrics_cache
-
-    def _summarize(self) -> dict[str, Any]:
-        curve = self._curve()
-        return summarize(equity=curve["equity"], qty=curve["qty"], starting_cash=self.cfg.starting_cash,
-                         interval_ms=self.prep.dataset.interval_ms, trade_pnls=self.portfolio.trade_pnls,
-                         fees=self.portfolio.fees_paid, realized_pnl=self.portfolio.realized_pnl,
-                         orders=len(self.orders), fills=len(self.fills))
-
-    def reports(self, status: str, reason: str | None, bus: EventBus, wall_ms: float,
-                contracts: Contracts) -> tuple[dict[str, Any], dict[str, Any]]:
-        curve = self._curve()
-        buffer = io.BytesIO()
-        np.save(buffer, curve, allow_pickle=False)
-        self.equity_bytes = buffer.getvalue()
-        eqs = build_eqs(run_id=self.prep.run_id, orders=self.orders, fills=self.fills,
-                        ref_prices=self.ref_prices, order_bars=self.order_bars)
-        court = build_court(prep=self.prep, status=status, reason=reason, metrics=self._metrics(),
-                            bus=bus, findings=self.findings, equity_sha256=hashlib.sha256(self.equity_bytes).hexdigest(),
-                            wall_ms=wall_ms, bars_processed=self.bars_processed)
-        contracts.validate("eqs_report", eqs, source="eqs_report.json")
-        contracts.validate("court_report", court, source="court_report.json")
-        return court, eqs

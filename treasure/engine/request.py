@@ -1,0 +1,159 @@
+"""Preparation: every check that can refuse a run's inputs, before anything is written.
+
+SSOT schema, seed range, strategy, dataset validity and pinned SHA, adapter name and run id are
+checked here; :class:`PreparedRun` is the checked, loaded result, and nothing is on disk yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from treasure import faults
+from treasure.canonical import canonical_bytes
+from treasure.config import Config, load_config
+from treasure.data import Dataset, load_dataset
+from treasure.errors import DataError, RunError, TreasureError, WorkspaceError
+from treasure.events import EventSink
+from treasure.strategy import LoadedStrategy, load_strategy
+from treasure.workspace import Workspace, check_run_id
+
+MAX_SEED = 2**53  # seeds are recorded in events as exact I-JSON numbers
+
+SinkFactory = Callable[["PreparedRun"], EventSink]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What an operator asks for; ``None`` means "as the SSOT says"."""
+
+    workspace: Workspace
+    ssot_path: Path | None = None
+    dataset_path: Path | None = None
+    seed: int | None = None
+    run_id: str | None = None
+    strategy: str | None = None
+    adapter: str | None = None
+    overwrite: bool = False
+    validate_events: bool = True
+    extra_sinks: Sequence[SinkFactory] = ()
+    faults: Any = None
+    progress: Callable[[int, int], None] | None = None
+    adapter_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Everything checked and loaded; nothing written yet."""
+
+    request: RunRequest
+    config: Config
+    dataset: Dataset
+    dataset_override: bool
+    strategy: LoadedStrategy
+    seed: int
+    run_id: str
+    adapter: str
+    dataset_file: Path | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.request.workspace
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str
+    exit_code: int
+    court: dict[str, Any]
+    eqs: dict[str, Any]
+    event_log: Path
+    report_dir: Path
+    error: TreasureError | None = None
+
+
+def derive_run_id(strategy_name: str, config: Config, dataset_sha: str, seed: int, strategy: LoadedStrategy,
+                  adapter: str) -> str:
+    """Default run id: a digest of the inputs, so the same inputs name the same run (no clock)."""
+    digest = hashlib.sha256(canonical_bytes({
+        "ssot": config.canonical_sha256, "dataset": dataset_sha, "seed": seed, "adapter": adapter,
+        "strategy": [strategy.ref, strategy.params, strategy.source_sha256],
+    })).hexdigest()
+    return f"{strategy_name[:40]}-{digest[:12]}".replace(" ", "_")
+
+
+def prepare_run(request: RunRequest) -> PreparedRun:
+    """Validate every input; raise a coded TreasureError before any evidence exists."""
+    with faults.active(request.faults):
+        return _prepare(request)
+
+
+def _prepare(request: RunRequest) -> PreparedRun:
+    ws = request.workspace
+    ssot_path = Path(request.ssot_path) if request.ssot_path else ws.ssot_path
+    config = load_config(ssot_path, ws.config_schema_path, display_path=ws.relative(ssot_path))
+    seed = config.seed if request.seed is None else int(request.seed)
+    if not 0 <= seed < MAX_SEED:
+        raise RunError("SEED_INVALID", f"seed {seed} is out of range", field="seed",
+                       hint="use an integer in [0, 2**53): seeds are recorded as exact JSON numbers")
+    ref = request.strategy or config.strategy_name
+    params = config.strategy_params if ref == config.strategy_name else {}
+    strategy = load_strategy(_strategy_location(ws, ref, explicit=request.strategy is not None,
+                                                source=config.path),
+                             params, base_dir=ws.root, display_ref=ref)
+    dataset_section = config.section("dataset")
+    override = request.dataset_path is not None
+    if override:
+        path = Path(request.dataset_path)
+    else:
+        path = ws.resolve_inside(dataset_section["path"], field="dataset.path", source=config.path)
+    try:
+        faults.fire("dataset_load")
+    except OSError as exc:
+        raise DataError("DATA_IO", f"cannot read the dataset: {exc.strerror or exc}",
+                        path=ws.relative(path)) from exc
+    dataset = load_dataset(path, display_path=ws.relative(path),
+                           interval_ms=None if override else int(dataset_section["interval_ms"]),
+                           calendar=dataset_section.get("calendar", "24/7"))
+    pinned = dataset_section["sha256"]
+    if dataset.sha256 != pinned and not override:
+        raise DataError("DATA_SHA_MISMATCH", f"dataset SHA-256 {dataset.sha256[:12]}… does not match the "
+                        f"pinned {pinned[:12]}…", path=dataset.path, field="dataset.sha256")
+    if dataset.gaps and dataset_section.get("on_gap", "warn") == "error":
+        gap = dataset.gaps[0]
+        raise DataError("DATA_GAP", f"{len(dataset.gaps)} gap(s); first before bar {gap.bar_idx} "
+                        f"(expected t_ms {gap.expected_t_ms}, got {gap.actual_t_ms})",
+                        path=dataset.path, line=gap.bar_idx + 2, field="t_ms")
+    if dataset.duplicates and dataset_section.get("on_duplicate", "warn") == "error":
+        dup = dataset.duplicates[0]
+        raise DataError("DATA_DUPLICATE", f"{len(dataset.duplicates)} duplicate timestamp(s); first "
+                        f"t_ms {dup.t_ms} at bar {dup.bar_idx}", path=dataset.path,
+                        line=dup.bar_idx + 2, field="t_ms")
+    adapter = request.adapter or config.section("execution").get("adapter", "sim")
+    if request.run_id is not None:
+        run_id = check_run_id(request.run_id)
+    else:
+        run_id = derive_run_id(strategy.name, config, dataset.sha256, seed, strategy, adapter)
+    if ws.event_log(run_id).exists() and not request.overwrite:
+        raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
+                       field="run_id")
+    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path)
+
+
+def _strategy_location(ws: Workspace, ref: str, *, explicit: bool, source: str) -> str:
+    """Keep strategy files inside the workspace: a relative ``file.py:Class`` resolves inside it
+    (from the SSOT or the request alike); an absolute one is accepted only as an explicit request
+    (a CLI argument), never from the SSOT."""
+    target, sep, class_name = ref.rpartition(":")
+    if not sep or not target.endswith(".py"):
+        return ref
+    if Path(target).is_absolute():
+        if not explicit:
+            raise WorkspaceError("PATH_ESCAPE", f"strategy file {target} is absolute", path=source,
+                                 field="strategy.name",
+                                 hint="strategy files named in the SSOT must be workspace-relative")
+        return ref
+    return f"{ws.resolve_inside(target, field='strategy.name', source=source)}:{class_name}"
