@@ -82,7 +82,8 @@ def summarize(*, equity: np.ndarray, qty: np.ndarray, starting_cash: float, inte
         "final_equity_usd": r10(final),
         "total_return": r10(final / starting_cash - 1.0),
         "max_drawdown": r10(max_drawdown(equity)),
-        "sharpe": r10(sharpe(equity, interval_ms, periods)),
+        # the first bar's return is measured from the starting cash (as backtrader's TimeReturn does)
+        "sharpe": r10(sharpe(np.concatenate(([float(starting_cash)], equity)), interval_ms, periods)),
         "trades": len(trade_pnls),
         "win_rate": r10(wins / len(trade_pnls)) if trade_pnls else 0.0,
         "fees_usd": r10(fees),
