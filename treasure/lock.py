@@ -171,7 +171,7 @@ def compute_lock(workspace: Workspace | str | os.PathLike[str]) -> Lock:
     files = {}
     content = {}
     for folder in (ws.spec_dir, ws.truth_dir):
-        for top, dirs, _ in os.walk(folder):
+        for top, dirs, _ in sorted(os.walk(folder)):
             for name in dirs:
                 if Path(top, name).is_symlink():
                     rel_dir = Path(top, name).relative_to(ws.root).as_posix()
