@@ -194,8 +194,9 @@ def _alert_record(alert: Alert, *, latched: bool = False) -> dict[str, Any]:
 
 
 def _from_record(record: dict[str, Any]) -> Alert:
-    by_type = record.get("by_type") if isinstance(record.get("by_type"), dict) else {}
-    level = record.get("level") if record.get("level") in LEVELS else "ERROR"
+    raw_types = record.get("by_type")
+    by_type: dict[str, Any] = raw_types if isinstance(raw_types, dict) else {}
+    level = str(record["level"]) if record.get("level") in LEVELS else "ERROR"
     count = record.get("count")
     first_seq = record.get("first_seq")
     return Alert(
@@ -297,7 +298,7 @@ def _recon_alert(ws: Workspace, run_id: str, latest: str | None) -> Alert | None
     if recon.source is None:
         return None
     if recon.problem is not None:
-        key = {"run_id": run_id, "problem": recon.problem}
+        key: dict[str, Any] = {"run_id": run_id, "problem": recon.problem}
         return Alert(alert_id("recon", key), "recon", run_id, "ERROR",
                      f"recon evidence of run {run_id} unreadable: {recon.problem}", 1,
                      action=f"re-run `treasure recon {run_id}`", code="RECON_UNREADABLE")

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from treasure import gate_history
 from treasure.config import load_config
 from treasure.contracts import Contracts
 from treasure.errors import HINTS, TreasureError
@@ -89,11 +90,19 @@ def _check_gates(ws: Workspace) -> Check:
         return Check("pre.gates", title, "fail", f"evidence/gates.json is {state.problem}",
                      "re-run `treasure verify` to rewrite it")
     details = {"gates": dict(sorted(state.gates.items()))}
+    latest = gate_history.summary(ws.root)
     failed = [g for g, s in state.gates.items() if s == "failed"]
     if failed:
-        reasons = "; ".join(f"{g}: {state.reasons.get(g, 'failed')}" for g in sorted(failed))
+        reasons = "; ".join(f"{g}: {state.reasons.get(g, 'failed')}"
+                            + (f" ({latest[g]['consecutive_failures']} in a row)" if g in latest else "")
+                            for g in sorted(failed))
         return Check("pre.gates", title, "fail", f"failing: {reasons}",
                      "runbook Gate Failures: fix, then `treasure verify` again", details)
+    old = _stale_gates(state, latest)
+    if old:
+        return Check("pre.gates", title, "fail", f"stale: {', '.join(old)}: the last result is older than "
+                     f"{gate_history.STALE_AFTER_S // 3600} h and vouches for nothing today",
+                     "re-run `treasure verify` (or `treasure checklist pre --run-gates`)", details)
     not_passed = [f"{g} {state.gates.get(g, 'not run')}" for g in RUNBOOK_GATES if state.gates.get(g) != "passed"]
     stale = _changed_since(ws, state.mtime)
     if stale:
@@ -103,6 +112,33 @@ def _check_gates(ws: Workspace) -> Check:
         return Check("pre.gates", title, "warn", f"no failures, but not passed: {', '.join(not_passed)}",
                      "run the missing gates with `treasure verify`", details)
     return Check("pre.gates", title, "pass", f"all {len(RUNBOOK_GATES)} runbook gates passed", details=details)
+
+
+def _stale_gates(state: Any, latest: dict[str, dict[str, Any]]) -> list[str]:
+    """Gates of gates.json whose latest result is older than gate_history.STALE_AFTER_S: aged from
+    the gate history, or from gates.json's mtime for a gate the history does not know."""
+    import time
+
+    file_age = None if state.mtime is None else time.time() - state.mtime  # treasure: allow-nondeterminism age of operational evidence, not a run
+    old = []
+    for gate in sorted(state.gates):
+        age = latest[gate]["age_s"] if gate in latest else file_age
+        if age is not None and age > gate_history.STALE_AFTER_S:
+            old.append(f"{gate} ({gate_history.format_age(age)} old)")
+    return old
+
+
+def _check_gate_escalation(ws: Workspace) -> Check | None:
+    """A GATE_ESCALATE line when a gate failed more than gate_history.ESCALATE_AFTER times in a
+    row (runbook Escalation: ">5 consecutive gate failures -> escalate to engineering team")."""
+    over = {g: s["consecutive_failures"] for g, s in gate_history.summary(ws.root).items() if s["escalate"]}
+    if not over:
+        return None
+    which = ", ".join(f"{g} failed {n} times in a row" for g, n in over.items())
+    return Check("pre.gates_escalate", "Escalate after >5 consecutive gate failures", "fail",
+                 f"GATE_ESCALATE: {which}",
+                 "runbook Escalation: >5 consecutive gate failures -> escalate to the engineering team; "
+                 "`treasure gates history` shows the trend", {"consecutive_failures": over})
 
 
 def _changed_since(ws: Workspace, mtime: float | None) -> str | None:
@@ -280,7 +316,8 @@ def pre(ws: Workspace, *, run_all_gates: bool = False) -> dict[str, Any]:
     checks: list[Check] = []
     if run_all_gates:
         if verify_available():
-            run_gates(ws, ())
+            with gate_history.running_as("checklist"):  # recorded as run_by=checklist in the gate history
+                run_gates(ws, ())
         else:
             checks.append(Check("pre.run_gates", "Run the gates (--run-gates)", "warn",
                                 "`treasure verify` is not available in this installation"))
@@ -292,6 +329,9 @@ def pre(ws: Workspace, *, run_all_gates: bool = False) -> dict[str, Any]:
         return _guard(check_id, title, lambda: check(ssot))
 
     checks.append(_guard("pre.gates", "All gates passing", lambda: _check_gates(ws)))
+    escalation = _check_gate_escalation(ws)
+    if escalation is not None:
+        checks.append(escalation)
     checks.append(_guard("pre.db", "Database available (if persistence enabled)", lambda: _check_db(ws, ssot)))
     checks.append(needs_ssot(lambda doc: _check_dataset(ws, doc), "pre.dataset",
                              "Dataset validated (SHA256 matches expected)"))
@@ -569,12 +609,12 @@ def _error_patterns(ws: Workspace, runs: list[str]) -> tuple[list[dict[str, Any]
             key = ("unreadable_log", exc.code)
             counts[key] += 1
             where.setdefault(key, set()).add(run_id)
-    patterns = [{"event_type": t, "code": c, "count": n, "runs": sorted(where[(t, c)]),
-                 "critical": (t, c) in criticals}
+    patterns: list[dict[str, Any]] = [{"event_type": t, "code": c, "count": n, "runs": sorted(where[(t, c)]),
+                                       "critical": (t, c) in criticals}
                 for (t, c), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     from treasure.ops.runbook import has_entry
 
-    new_codes = sorted({p["code"] for p in patterns if not has_entry(p["code"])})
+    new_codes = sorted({str(p["code"]) for p in patterns if not has_entry(str(p["code"]))})
     return patterns, new_codes
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from treasure.contracts import Contracts
 from treasure.errors import HINTS, TreasureError
-from treasure.eventlog import verify_log
 from treasure.ops.archive import verify_archives
 from treasure.ops.emergency import read_flag
 from treasure.ops.evidence import read_recon, read_ssot, sha256_file
@@ -193,23 +192,36 @@ class _Collector:
 
 
 def _integrity(ws: Workspace, run_id: str, segments: list) -> dict[str, Any]:
-    """Verify the whole chain for local logs; archived logs are checked against their manifest."""
-    if all(s.path is not None for s in segments):
-        try:
-            summary = verify_log([s.path for s in segments], Contracts(ws.truth_dir), run_id=run_id)
-        except TreasureError as exc:
-            return {"ok": False, "checked": "chain", "code": exc.code, "message": exc.message,
-                    "path": ws.relative(Path(exc.path)) if exc.path else None,
-                    "line": exc.line, "field": exc.field, "hint": exc.hint}
-        return {"ok": True, "checked": "chain", "code": None, "message": f"{summary.events} events, chain intact",
-                "path": None, "line": None, "field": None, "hint": None}
-    names = {s.archive for s in segments}
-    problems = [p for p in verify_archives(ws) if any(ws.relative(n) in p for n in names)]
-    if problems:
-        return {"ok": False, "checked": "archive", "code": "ARCHIVE_INVALID", "message": problems[0],
-                "path": None, "line": None, "field": None, "hint": HINTS["ARCHIVE_INVALID"]}
-    return {"ok": True, "checked": "archive", "code": None, "message": "archived members match their manifest",
-            "path": None, "line": None, "field": None, "hint": None}
+    """Verify the whole chain (archived logs: against their manifest, then read from the archive)
+    and tie it to the run's own court report (head hash, totals, counts; treasure.eventlog)."""
+    from treasure.eventlog import court_mismatches, verify_run
+    from treasure.logfiles import locate
+
+    checked = "chain"
+    if not all(s.path is not None for s in segments):
+        names = {s.archive for s in segments}
+        problems = [p for p in verify_archives(ws) if any(ws.relative(n) in p for n in names)]
+        if problems:
+            return {"ok": False, "checked": "archive", "code": "ARCHIVE_INVALID", "message": problems[0],
+                    "path": None, "line": None, "field": None, "hint": HINTS["ARCHIVE_INVALID"]}
+        checked = "archive"
+    try:
+        summary = verify_run(locate(ws, run_id), Contracts(ws.truth_dir), ws=ws)
+    except TreasureError as exc:
+        shown = exc.path if not exc.path or not Path(exc.path).is_absolute() else ws.relative(Path(exc.path))
+        return {"ok": False, "checked": checked, "code": exc.code, "message": exc.message,
+                "path": shown, "line": exc.line, "field": exc.field, "hint": exc.hint}
+    court, _problem = read_court(ws, run_id)
+    mismatches = court_mismatches(summary, court, shown=f"reports/runs/{run_id}/court_report.json") \
+        if isinstance(court, dict) else []
+    if mismatches:
+        return {"ok": False, "checked": checked, "code": "EVENTS_COURT_MISMATCH", "message": mismatches[0],
+                "path": f"reports/runs/{run_id}/court_report.json", "line": None, "field": "events",
+                "hint": HINTS.get("EVENTS_COURT_MISMATCH")}
+    where = "archived members match their manifest; " if checked == "archive" else ""
+    tied = ", matches its court report" if isinstance(court, dict) else ""
+    return {"ok": True, "checked": checked, "code": None, "message": f"{where}{summary.events} events, chain "
+            f"intact{tied}", "path": None, "line": None, "field": None, "hint": None}
 
 
 def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, Any]:
@@ -401,8 +413,9 @@ def _adapter_health(col: _Collector, findings: dict[str, Finding], rate: float) 
     adapter_errors = col.by_type.get("adapter_error", 0)
     placed = col.by_type.get("order_placed", 0) or int((col.run_end or {}).get("orders") or 0)
     fills = col.by_type.get("order_filled", 0)
-    if (col.run_end or {}).get("fills") is not None:
-        fills = int(col.run_end["fills"])
+    end_fills = (col.run_end or {}).get("fills")
+    if isinstance(end_fills, int):
+        fills = end_fills
     dead = placed > 0 and fills == 0
     if rate <= ERROR_RATE_GOOD and not dead:
         return
