@@ -29,10 +29,11 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 SCHEMA_VERSION = 1
 LATEST_SCHEMA_VERSION = 2
@@ -285,14 +286,15 @@ class Trend:
 
 def trends(source: Path | str | History, *, gate: str | None = None, last: int | None = None,
            now: datetime | None = None) -> list[Trend]:
-    """Per gate (sorted by name, or only ``gate``): outcome counts, last result and its age,
-    consecutive failures, mean and max duration, over each gate's last ``last`` results (all
-    when ``None``)."""
+    """Per gate (sorted by name, or only ``gate``): outcome counts, last result and its age, mean
+    and max duration over each gate's last ``last`` results (all when ``None``), and its
+    consecutive failures (always over the whole history)."""
     history = _history(source)
     moment = now or now_utc()
     result = []
     for name in ([gate] if gate is not None else history.gates()):
         records = history.of(name)
+        streak = consecutive_failures(history, name)  # over the whole history, whatever ``last`` says
         if last is not None:
             records = records[-last:] if last > 0 else []
         if not records:
@@ -300,11 +302,6 @@ def trends(source: Path | str | History, *, gate: str | None = None, last: int |
         outcomes = [r["outcome"] for r in records]
         durations = [float(r["duration_s"]) for r in records if r["outcome"] != "missing"] or [0.0]
         final = records[-1]
-        streak = 0
-        for outcome in reversed(outcomes):
-            if outcome != "failed":
-                break
-            streak += 1
         result.append(Trend(name, len(records), outcomes.count("passed"), outcomes.count("failed"),
                             outcomes.count("skipped"), outcomes.count("missing"), final["outcome"],
                             final["finished_at"], age_s(final, moment), str(final.get("run_by", "?")),
@@ -491,3 +488,36 @@ def session_view(document: Mapping[str, Any]) -> dict[str, Any]:
     gates = [g for g in document.get("gates", []) if isinstance(g, dict) and g.get("name") in names]
     return dict(document, status=session.get("status"), totals=session.get("totals"),
                 selected=session.get("selected"), gates=gates)
+
+
+def summary(ws_root: Path | str, *, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Per gate, its latest result as ``treasure status`` and ``checklist pre`` show it: outcome,
+    finished_at, age_s, run_by, consecutive_failures, stale, escalate (sorted by gate)."""
+    history = read(ws_root)
+    moment = now or now_utc()
+    found: dict[str, dict[str, Any]] = {}
+    for gate, record in latest(history).items():
+        age = age_s(record, moment)
+        streak = consecutive_failures(history, gate)
+        found[gate] = {"outcome": record["outcome"], "finished_at": record["finished_at"],
+                       "age_s": None if age is None else round(age, 3), "run_by": record.get("run_by", "pytest"),
+                       "consecutive_failures": streak, "stale": age is None or age > STALE_AFTER_S,
+                       "escalate": streak > ESCALATE_AFTER}
+    return found
+
+
+@contextmanager
+def running_as(who: str) -> Iterator[None]:
+    """Within the block, gate sessions started as child processes record ``run_by=who``
+    (sets :data:`RUN_BY_ENV`; restores the previous value afterwards)."""
+    if who not in RUN_BY:
+        raise ValueError(f"run_by must be one of {', '.join(RUN_BY)}, not {who!r}")
+    before = os.environ.get(RUN_BY_ENV)
+    os.environ[RUN_BY_ENV] = who
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_BY_ENV, None)
+        else:
+            os.environ[RUN_BY_ENV] = before

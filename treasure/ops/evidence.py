@@ -26,12 +26,13 @@ from typing import Any
 
 import orjson
 
+from treasure import gate_catalog as _gate_catalog
 from treasure.errors import TreasureError
 from treasure.workspace import Workspace
 from treasure.digest import file_sha256 as sha256_file
 
-#: The runbook's gate suite (Step 2), in its order.
-RUNBOOK_GATES = ("e2", "phase2", "determinism", "persist", "dryrun-live", "events")
+#: The runbook's gate suite (Step 2), in its order: see treasure.gate_catalog (the one list).
+RUNBOOK_GATES = _gate_catalog.RUNBOOK_GATES
 GATE_STATUSES = ("passed", "failed", "skipped", "missing")
 # recon mismatch codes: one home, treasure.recon.model.CODES (truth/ schemas are tested against it)
 _HEX64 = frozenset("0123456789abcdef")

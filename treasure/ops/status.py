@@ -14,6 +14,7 @@ from treasure.errors import TreasureError
 from treasure.ops import DEFAULT_MAX_MB
 from treasure.ops import alerts as alerts_mod
 from treasure.ops.emergency import FlagState, read_flag
+from treasure import gate_history
 from treasure.ops.evidence import read_db, read_gates, read_lock, read_ssot
 from treasure.ops.runs import list_runs
 from treasure.workspace import Workspace
@@ -53,7 +54,7 @@ def build(ws: Workspace, *, limit: int = 10, max_mb: float = DEFAULT_MAX_MB) -> 
         "workspace": str(ws.root),
         "runs_total": len(runs),
         "runs": [r.to_dict() for r in runs[:limit]],
-        "gates": read_gates(ws).to_dict(),
+        "gates": {**read_gates(ws).to_dict(), "latest": gate_history.summary(ws.root)},
         "emergency": read_flag(ws).to_dict(),
         "db": read_db(ws, ssot).to_dict(ws) if ssot_problem is None else
         {"enabled": False, "path": None, "state": "unknown", "detail": f"SSOT {ssot_problem}", "in_use": False},
@@ -84,7 +85,10 @@ def render(doc: dict[str, Any]) -> str:
     elif gates["problem"]:
         lines.append(f"  gates            evidence/gates.json {gates['problem']}")
     else:
-        cells = "  ".join(f"{name} {status}" for name, status in gates["gates"].items())
+        latest = gates.get("latest") or {}
+        cells = "  ".join(f"{name} {status}" + (f" ({gate_history.format_age(latest[name]['age_s'])} ago)"
+                                                if name in latest else "")
+                          for name, status in gates["gates"].items())
         lines.append(f"  gates            {gates['overall'] or '?'}: {cells}")
     db = doc["db"]
     in_use = db.get("in_use") and not db["enabled"]
