@@ -65,6 +65,7 @@ COMMANDS: dict[str, Command] = {
     "ssot": Command("ssot", "approve the SSOT, schemas and dataset (spec/ssot.lock), or check for changes"),
     "keys": Command("keys", "signing key for anchored evidence: init, show, anchor, verify"),
     "hunt": Command("hunt", "hunt for inputs that break a strategy's run invariants"),
+    "sweep": Command("sweep", "run every point of a sweep file on Dask (or --serial) and rank them"),
     "scan": Command("scan", "scan Python code for wall clock, global random, set order and other "
                     "nondeterminism"),
     # test harness, not for operators: `python -m treasure faultrun --help` still documents it
