@@ -277,6 +277,25 @@ _REGISTRY: dict[str, Code | str] = {
         "backup; the message names the member"),
     "DB_UNAVAILABLE": Code(CHECK, "the database cannot be opened or fails its integrity check: `treasure "
         "db check`, restore it from archive/db/ or re-create it"),
+    # sweeps (treasure/sweep: treasure sweep SPEC)
+    "SWEEP_SPEC_INVALID": Code(INPUT, "fix the sweep file's field named in the message (schema: "
+        "truth/sweep_spec.schema.json; example: spec/sweep.example.json)"),
+    "SWEEP_RANGE": Code(INPUT, "a range needs step > 0 and start <= stop (stop is inclusive), e.g. "
+        "{\"start\": 5, \"stop\": 20, \"step\": 5}"),
+    "SWEEP_TOO_LARGE": Code(INPUT, "the grid expands to too many points: shrink the grids/ranges or split "
+        "the sweep file"),
+    "SWEEP_DATASET_SHA": Code(INPUT, "the dataset's SHA-256 differs from datasets[].sha256 in the sweep "
+        "file: restore the file or pin its new hash (sha256sum FILE)"),
+    "SWEEP_CONFLICT": Code(CHECK, "a point's evidence already in sweeps/<sweep_id>/runs/ differs from the "
+        "new result (non-deterministic run?): inspect it, then re-run `treasure sweep SPEC --force`"),
+    "SWEEP_INPUT_MISMATCH": Code(ENVIRONMENT, "a worker received inputs whose SHA-256 differs from the "
+        "client's: check the cluster's workers run the same Treasure version"),
+    "SWEEP_DASK_MISSING": Code(ENVIRONMENT, "install the sweep extra (pip install 'treasure[sweep]') or "
+        "pass --serial"),
+    "SWEEP_SCHEDULER": Code(ENVIRONMENT, "check --scheduler tcp://HOST:PORT points at a running dask "
+        "scheduler (`dask scheduler`), or omit it for a local cluster"),
+    "SWEEP_TASK_FAILED": Code(ENVIRONMENT, "a sweep task failed on the cluster after its retries: re-run "
+        "`treasure sweep SPEC` (finished points are kept) or use --serial to see the error"),
     # reconciliation (treasure/recon: recorded live sessions, treasure recon)
     "LIVE_MISSING": Code(INPUT, "pass --live PATH or set recon.live_fixture (workspace-relative, e.g. "
         "fixtures/live/clean.jsonl)"),
