@@ -58,6 +58,11 @@ class Config:
         return float(self.raw["instrument"].get("qty_step", 1e-8))
 
     @property
+    def price_tick(self) -> float | None:
+        tick = self.raw["instrument"].get("price_tick")
+        return None if tick is None else float(tick)
+
+    @property
     def strategy_name(self) -> str:
         return str(self.raw["strategy"]["name"])
 

@@ -32,7 +32,7 @@ from treasure.engine.request import PreparedRun
 from treasure.errors import DataError, InternalError, StrategyError, TreasureError
 from treasure.events import EventBus
 from treasure.execution import ExecReport, Fill, Order, create_adapter
-from treasure.execution.messages import quantize
+from treasure.execution.quantity import QuantityError, to_lots, to_qty, to_ticks
 from treasure.metrics import r10, summarize
 from treasure.portfolio import Portfolio
 from treasure.reports.eqs import slippage_bps
@@ -86,7 +86,7 @@ class BarLoop:
         cfg = prep.config
         self.cfg = cfg
         self.bars = prep.dataset.bars
-        self.portfolio = Portfolio(cash=cfg.starting_cash)
+        self.portfolio = Portfolio(cash=cfg.starting_cash, qty_step=cfg.qty_step)
         risk = cfg.section("risk")
         self.risk = RiskEngine(max_position_usd=risk["max_position_size_usd"],
                                daily_loss_limit_usd=risk["daily_loss_limit_usd"])
@@ -97,7 +97,7 @@ class BarLoop:
                                       **prep.request.adapter_options)
         self.adapter.start(rng=make_rng(prep.seed, stream=2), config=cfg, symbol=cfg.symbol)
         self.can_cut_fills = getattr(self.adapter, "simulated", True)
-        self.book = OrderBook()
+        self.book = OrderBook(cfg.qty_step)
         # qty and cash change only at fills: record (bar_idx, qty, cash) there, expand per bar later
         self.changes: list[tuple[int, float, float]] = []
         self.last_bar = -1
@@ -111,6 +111,7 @@ class BarLoop:
         self.day: int | None = None
         self.last_equity = cfg.starting_cash
         self.qty_step = cfg.qty_step
+        self.price_tick = cfg.price_tick
 
     # events -----------------------------------------------------------------------------------
     def emit(self, category: str, event_type: str, level: str, payload: dict[str, Any]) -> None:
@@ -344,10 +345,21 @@ class BarLoop:
         self.emit("STRAT", "intent_emitted", "DEBUG",
                   {"bar_idx": bar.idx, "side": intent.side, "qty": r10(qty), "reason": intent.reason[:200]})
         order_id = self.book.next_id()
-        exposure = self.portfolio.qty + self.book.working_qty
+        p = self.portfolio
+        exposure = p.qty + self.book.working_qty
         decision = self.risk.pre_trade(intent.side, qty, bar.close, exposure)
         step = self.qty_step
-        placed = quantize(decision.qty, step) if decision.qty > 0 else 0.0
+        # closing the position "in full" is exact: a size within float noise of it is all of it
+        closing = p.lots if intent.side == "sell" else -p.lots
+        try:
+            placed_lots = to_lots(decision.qty, step, near=closing if closing > 0 else None) \
+                if decision.qty > 0 else 0
+        except QuantityError:
+            self.emit("EXEC", "order_rejected", "WARN",
+                      {"order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(qty),
+                       "reason": "qty_out_of_range"})
+            return
+        placed = to_qty(placed_lots, step)
         if decision.action != "ok":
             self.emit("RISK", "limit_exceeded", "WARN", {
                 "limit": "max_position_size_usd", "limit_usd": self.risk.max_position_usd,
@@ -361,7 +373,7 @@ class BarLoop:
                        "reason": reason})
             return
         order = Order(order_id, intent.side, placed, bar.idx, bar.t_ms, bar.close)
-        self.book.add(order)
+        self.book.add(order, placed_lots)
         self.ctx.open_order_qty = self.book.working_qty
         self.emit("EXEC", "order_placed", "INFO", {
             "order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(placed),
@@ -384,7 +396,8 @@ class BarLoop:
                      level: str = "INFO") -> None:
         working = self.book.close(order_id)
         self.ctx.open_order_qty = self.book.working_qty
-        order, remaining, filled = working.order, working.remaining, working.filled
+        order = working.order
+        remaining, filled = to_qty(working.remaining, self.qty_step), to_qty(working.filled, self.qty_step)
         if rejected:
             self.emit("EXEC", "order_rejected", "WARN", {"order_id": order_id, "bar_idx": bar.idx,
                                                         "side": order.side, "qty": r10(remaining), "reason": reason})
@@ -402,7 +415,21 @@ class BarLoop:
                 "order_id": fill.order_id})
             return
         order = entry.order
-        qty = min(fill.qty, entry.remaining)
+        step = self.qty_step
+        try:
+            lots = min(to_lots(fill.qty, step, near=entry.remaining), entry.remaining)
+        except QuantityError:
+            self.emit("EXEC", "adapter_error", "ERROR", {
+                "adapter": self.prep.adapter, "code": "QTY_OUT_OF_RANGE",
+                "message": f"fill of {fill.qty!r} units for {fill.order_id} is not a number of lots",
+                "line": None, "order_id": fill.order_id})
+            return
+        qty = to_qty(lots, step)
+        tick = self.price_tick
+        if tick is not None:
+            price = to_ticks(fill.price, tick) * tick
+            if price != fill.price:
+                fill = replace(fill, price=price)
         cut = False
         if self.can_cut_fills:
             allowed = self.risk.allowed_qty(fill.side, qty, fill.price, self.portfolio.qty)
@@ -413,13 +440,14 @@ class BarLoop:
                     "requested_usd": r10(abs(self.portfolio.qty + (qty if fill.side == "buy" else -qty)) * fill.price),
                     "requested_qty": r10(qty), "allowed_qty": r10(allowed), "action": "cancelled_remainder",
                     "bar_idx": bar.idx, "order_id": fill.order_id, "stage": "at_fill"})
-                qty = quantize(allowed, self.qty_step)
-        if qty > 0:
+                lots = min(lots, to_lots(allowed, step))
+                qty = to_qty(lots, step)
+        if lots > 0:
             if qty != fill.qty:
                 fill = replace(fill, qty=qty, fee=fill.fee * qty / fill.qty)
-            self.portfolio.apply(fill)
-            _, done = self.book.record_fill(fill)
-            remaining = entry.remaining
+            self.portfolio.apply(fill, lots)
+            _, done = self.book.record_fill(fill, lots)
+            remaining = to_qty(entry.remaining, step)
             self.ctx.open_order_qty = self.book.working_qty
             p = self.portfolio
             self.ctx.position = p.qty

@@ -6,7 +6,6 @@ orders go in, execution reports come out, in sim time.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,9 +50,4 @@ class ExecReport:
     line: int | None = None
 
 
-def quantize(qty: float, step: float) -> float:
-    """Round down to a multiple of ``step``, forgiving float noise (a millionth of a step), so
-    selling exactly what was bought yields exactly zero rather than a dust position."""
-    steps = qty / step
-    nearest = round(steps)
-    return (nearest if abs(steps - nearest) < 1e-6 else math.floor(steps)) * step
+from treasure.execution.quantity import quantize as quantize  # noqa: E402  (re-exported: the old home)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from treasure.execution.base import ExecutionAdapter, register_adapter
-from treasure.execution.messages import ExecReport, Fill, Order, quantize
+from treasure.execution.messages import ExecReport, Fill, Order
+from treasure.execution.quantity import to_lots, to_qty
 from treasure.strategy.base import Bar
 
 
@@ -40,7 +41,7 @@ class SimAdapter(ExecutionAdapter):
 
     def __init__(self, *, execution: Any, **_: Any) -> None:
         self.model = FillModel(execution)
-        self._open: dict[str, list] = {}  # order_id -> [order, remaining]
+        self._open: dict[str, list] = {}  # order_id -> [order, remaining lots]
         self.qty_step = 1e-8
 
     def start(self, *, rng: Any, config: Any, symbol: str) -> None:
@@ -49,7 +50,7 @@ class SimAdapter(ExecutionAdapter):
             self.qty_step = config.qty_step
 
     def submit(self, order: Order) -> list[ExecReport]:
-        self._open[order.order_id] = [order, order.qty]
+        self._open[order.order_id] = [order, to_lots(order.qty, self.qty_step)]
         return []
 
     def cancel(self, order_id: str) -> list[ExecReport]:
@@ -69,20 +70,21 @@ class SimAdapter(ExecutionAdapter):
             order, remaining = self._open[order_id]
             if order.bar_idx >= bar.idx:
                 continue
-            qty = remaining
+            step = self.qty_step
+            lots = remaining
             if model.partial_prob > 0.0 and self.rng.random() < model.partial_prob:
                 ratio = model.partial_min + (1.0 - model.partial_min) * float(self.rng.random())
                 # a venue fills whole lots: a part below one step, or leaving less than one, is all
-                part = quantize(remaining * ratio, self.qty_step)
-                if part > 0.0 and remaining - part >= self.qty_step:
-                    qty = part
+                part = to_lots(to_qty(remaining, step) * ratio, step)
+                if 0 < part < remaining:
+                    lots = part
+            qty = to_qty(lots, step)
             price = model.price(order.side, bar.open)
             fill = Fill(order_id, order.side, qty, price, model.fee(qty, price), bar.idx, bar.t_ms)
-            left = remaining - qty
-            if left <= remaining * 1e-12:
+            if lots == remaining:
                 del self._open[order_id]
             else:
-                self._open[order_id][1] = left
+                self._open[order_id][1] = remaining - lots
             reports.append(ExecReport("fill", order_id, fill))
         return reports
 
