@@ -426,32 +426,58 @@ def _parse_row(fields: list[bytes], line: int, path: str, strict: bool) -> tuple
 
 def exact_parse(body: bytes, *, path: str) -> Columns:
     """Parse and validate line by line; raise the error of the earliest bad line."""
+    cols, failure, overflow = exact_rows(body, path=path)
+    violation = first_violation(cols)
+    if violation is not None:
+        if violation.code == "DATA_NAN" and overflow is not None and overflow.row == violation.row:
+            violation = overflow
+        raise violation.error(path)
+    if failure is not None:
+        raise failure
+    return cols
+
+
+def exact_rows(
+    body: bytes, *, path: str, first_line: int = 2
+) -> tuple[Columns, DataError | None, _Violation | None]:
+    """Parse ``body`` (line ``first_line`` onwards) up to its first bad line, without validating.
+
+    Returns the rows before the first bad line, the DataError of that line (None: all parsed)
+    and, when the earliest non-finite value was not spelled nan/inf (it overflowed, e.g. 1e999),
+    the DATA_RANGE violation that replaces DATA_NAN for it; its ``row`` counts from ``body``.
+    """
     # int()/float() accept whitespace and '_' separators; only check tokens one by one when the
     # body contains such characters at all, which keeps the common case at C speed.
     strict = any(ch in body for ch in _LOOSE)
     rows: list[tuple[Any, ...]] = []
     failure: DataError | None = None
-    for index, line in enumerate(body.split(b"\n")):
+    lines = body.split(b"\n")
+    for index, line in enumerate(lines):
         try:
-            rows.append(_parse_row(line.split(b","), index + 2, path, strict))
+            rows.append(_parse_row(line.split(b","), index + first_line, path, strict))
         except DataError as exc:
             failure = exc
             break
     cols = _columns(rows)
-    violation = first_violation(cols)
-    if violation is not None:
+    overflow: _Violation | None = None
+    nonfinite = _first_nonfinite(cols)
+    if nonfinite is not None:
         # A value that parsed to inf without being spelled nan/inf overflowed: absurd, not missing.
-        if violation.code == "DATA_NAN":
-            token = body.split(b"\n")[violation.row].split(b",")[COLUMNS.index(violation.field)]
-            if not _NANINF_RE.fullmatch(token):
-                violation = _Violation(
-                    violation.row, "DATA_RANGE", violation.field,
-                    f"{violation.field} {_shown(token)} overflows a 64-bit float",
-                )
-        raise violation.error(path)
-    if failure is not None:
-        raise failure
-    return cols
+        row, field = nonfinite
+        token = lines[row].split(b",")[COLUMNS.index(field)]
+        if not _NANINF_RE.fullmatch(token):
+            overflow = _Violation(row, "DATA_RANGE", field, f"{field} {_shown(token)} overflows a 64-bit float")
+    return cols, failure, overflow
+
+
+def _first_nonfinite(cols: Columns) -> tuple[int, str] | None:
+    """(row, field) of the earliest non-finite value, fields in CSV order (as DATA_NAN reports)."""
+    best: tuple[int, str] | None = None
+    for name in _FLOAT_FIELDS:
+        row = _first(~np.isfinite(getattr(cols, name)))
+        if row is not None and (best is None or row < best[0]):
+            best = (row, name)
+    return best
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> Columns:
@@ -521,6 +547,21 @@ def first_violation(cols: Columns) -> _Violation | None:
 
     ``high >= low`` needs no check of its own: it follows from the two OHLC rules.
     """
+    unit = time_unit_guess(cols.t_ms)
+    found = (0, "DATA_TIME_UNIT", "t_ms") if unit is not None else window_violation(cols)
+    if found is None:
+        return None
+    row, code, field = found
+    return _Violation(row, code, field, _describe(cols, row, code, field))
+
+
+def window_violation(cols: Columns, prev_t: int | None = None) -> tuple[int, str, str] | None:
+    """(row, code, field) of the earliest row of ``cols`` breaking a rule other than DATA_TIME_UNIT.
+
+    ``cols`` may be a window of a larger dataset: ``prev_t`` is then the t_ms of the row before it,
+    for DATA_UNSORTED, and rows count from the window's start. Scanning windows in order and taking
+    the first hit finds exactly what one call over all rows would.
+    """
     t = cols.t_ms
     floats = {name: getattr(cols, name) for name in _FLOAT_FIELDS}
     checks: list[tuple[str, list[tuple[str, npt.NDArray[np.bool_]]]]] = [
@@ -539,14 +580,11 @@ def first_violation(cols: Columns) -> _Violation | None:
             ],
         ),
     ]
-    unit = time_unit_guess(t)
-    if unit is not None:
-        only_first = np.zeros(t.shape[0], dtype=bool)
-        only_first[0] = True
-        checks.insert(0, ("DATA_TIME_UNIT", [("t_ms", only_first)]))
     unsorted = np.zeros(t.shape[0], dtype=bool)
     if t.shape[0] > 1:
         unsorted[1:] = t[1:] < t[:-1]
+    if prev_t is not None and t.shape[0]:
+        unsorted[0] = int(t[0]) < prev_t
     checks.append(("DATA_UNSORTED", [("t_ms", unsorted)]))
 
     best: tuple[int, str, str] | None = None
@@ -555,9 +593,11 @@ def first_violation(cols: Columns) -> _Violation | None:
             row = _first(mask)
             if row is not None and (best is None or row < best[0]):
                 best = (row, code, field)
-    if best is None:
-        return None
-    row, code, field = best
+    return best
+
+
+def violation_at(cols: Columns, row: int, code: str, field: str) -> _Violation:
+    """The violation ``window_violation`` found, with its message, at global ``row`` of ``cols``."""
     return _Violation(row, code, field, _describe(cols, row, code, field))
 
 
