@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from treasure.contracts import Contracts
+from treasure.metrics import r10
 from treasure.reports.court import RunSummary, build_court, run_inputs
 from treasure.reports.eqs import build_eqs
 
@@ -59,6 +60,23 @@ def curve_bytes(curve: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def account_summary(curve: np.ndarray, *, account_type: str, max_leverage: float, starting_cash: float
+                    ) -> dict[str, Any]:
+    """The court's ``account`` section: peak leverage (gross position value / equity) and lowest
+    cash over the processed bars, computed over the whole curve at once."""
+    gross = np.abs(curve["qty"] * curve["close"])
+    equity = curve["equity"]
+    peak: float | None = 0.0
+    if len(curve) and bool(np.any(gross > 0)):
+        if bool(np.any((gross > 0) & (equity <= 0))):
+            peak = None  # a position with no equity left: unbounded leverage
+        else:
+            peak = float(np.max(np.where(gross > 0, gross / np.where(equity > 0, equity, 1.0), 0.0)))
+    min_cash = float(np.min(curve["cash"])) if len(curve) else starting_cash
+    return {"type": account_type, "max_leverage": max_leverage if account_type == "margin" else None,
+            "peak_leverage": None if peak is None else r10(peak), "min_cash_usd": r10(min(min_cash, starting_cash))}
+
+
 def build_reports(loop: "BarLoop", *, status: str, reason: str | None, bus: "EventBus", wall_ms: float,
                   contracts: Contracts) -> tuple[dict[str, Any], dict[str, Any], bytes]:
     """The court and EQS reports and the equity curve's bytes, checked against their schemas."""
@@ -79,7 +97,10 @@ def build_reports(loop: "BarLoop", *, status: str, reason: str | None, bus: "Eve
         findings=list(loop.findings), event_log=ws.relative(ws.event_log(prep.run_id)),
         report_dir=ws.relative(report_dir), equity_curve=ws.relative(report_dir / "equity.npy"),
         equity_sha256=hashlib.sha256(equity).hexdigest(), wall_ms=wall_ms,
-        bars_processed=loop.bars_processed)
+        bars_processed=loop.bars_processed,
+        extra={"account": account_summary(loop.curve(), account_type=loop.risk.account_type,
+                                          max_leverage=loop.risk.max_leverage,
+                                          starting_cash=prep.config.starting_cash)})
     court = build_court(summary)
     contracts.validate("eqs_report", eqs, source="eqs_report.json")
     contracts.validate("court_report", court, source="court_report.json")

@@ -88,8 +88,11 @@ class BarLoop:
         self.bars = prep.dataset.bars
         self.portfolio = Portfolio(cash=cfg.starting_cash, qty_step=cfg.qty_step)
         risk = cfg.section("risk")
+        account = cfg.section("account")
         self.risk = RiskEngine(max_position_usd=risk["max_position_size_usd"],
-                               daily_loss_limit_usd=risk["daily_loss_limit_usd"])
+                               daily_loss_limit_usd=risk["daily_loss_limit_usd"],
+                               account_type=account.get("type", "cash"),
+                               max_leverage=account.get("max_leverage", 1.0))
         self.ctx = RunContext(run_id=prep.run_id, seed=prep.seed, symbol=cfg.symbol, bus=bus,
                               starting_cash=cfg.starting_cash, faults=prep.request.faults)
         self.adapter = create_adapter(prep.adapter, execution=cfg.section("execution"), config=cfg,
@@ -351,9 +354,17 @@ class BarLoop:
         step = self.qty_step
         # closing the position "in full" is exact: a size within float noise of it is all of it
         closing = p.lots if intent.side == "sell" else -p.lots
+        near = closing if closing > 0 else None
         try:
-            placed_lots = to_lots(decision.qty, step, near=closing if closing > 0 else None) \
-                if decision.qty > 0 else 0
+            limit_lots = to_lots(decision.qty, step, near=near) if decision.qty > 0 else 0
+            power = None
+            placed_lots = limit_lots
+            if limit_lots > 0:
+                power = self.risk.buying_power_check(
+                    intent.side, to_qty(limit_lots, step), bar.close, cash=p.cash, equity=p.equity(bar.close),
+                    position_qty=p.qty, working_qty=self.book.working_qty)
+                if power.action != "ok":
+                    placed_lots = min(limit_lots, to_lots(power.qty, step))
         except QuantityError:
             self.emit("EXEC", "order_rejected", "WARN",
                       {"order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(qty),
@@ -361,13 +372,23 @@ class BarLoop:
             return
         placed = to_qty(placed_lots, step)
         if decision.action != "ok":
+            limited = to_qty(limit_lots, step)
             self.emit("RISK", "limit_exceeded", "WARN", {
                 "limit": "max_position_size_usd", "limit_usd": self.risk.max_position_usd,
                 "requested_usd": r10(decision.requested_usd), "requested_qty": r10(qty),
-                "allowed_qty": r10(placed), "action": decision.action if placed > 0 else "rejected",
+                "allowed_qty": r10(limited), "action": decision.action if limited > 0 else "rejected",
                 "bar_idx": bar.idx, "order_id": order_id if placed > 0 else None, "stage": "pre_trade"})
+        if power is not None and power.action != "ok":
+            self._emit_buying_power(intent.side, to_qty(limit_lots, step), placed, bar.close, bar.idx,
+                                    order_id if placed > 0 else None, "cut" if placed > 0 else "rejected",
+                                    "pre_trade", p.cash, p.equity(bar.close), self.book.working_qty)
         if placed <= 0:
-            reason = "risk:max_position_size_usd" if decision.action != "ok" else "below_qty_step"
+            if decision.action != "ok":
+                reason = "risk:max_position_size_usd"
+            elif power is not None and power.action != "ok":
+                reason = "risk:insufficient_buying_power"
+            else:
+                reason = "below_qty_step"
             self.emit("EXEC", "order_rejected", "WARN",
                       {"order_id": order_id, "bar_idx": bar.idx, "side": intent.side, "qty": r10(qty),
                        "reason": reason})
@@ -430,7 +451,7 @@ class BarLoop:
             price = to_ticks(fill.price, tick) * tick
             if price != fill.price:
                 fill = replace(fill, price=price)
-        cut = False
+        cut, cut_reason = False, "risk:max_position_size_usd"
         if self.can_cut_fills:
             allowed = self.risk.allowed_qty(fill.side, qty, fill.price, self.portfolio.qty)
             if allowed < qty * (1.0 - 1e-12):
@@ -442,6 +463,20 @@ class BarLoop:
                     "bar_idx": bar.idx, "order_id": fill.order_id, "stage": "at_fill"})
                 lots = min(lots, to_lots(allowed, step))
                 qty = to_qty(lots, step)
+            p = self.portfolio
+            if lots > 0:
+                fee_unit = fill.fee / fill.qty if fill.qty > 0 else 0.0
+                afford = self.risk.affordable_qty(fill.side, qty, fill.price, cash=p.cash,
+                                                  equity=p.equity(fill.price), position_qty=p.qty,
+                                                  working_qty=0.0, fee_per_unit=fee_unit)
+                if afford < qty * (1.0 - 1e-12):
+                    cut, cut_reason = True, "risk:insufficient_buying_power"
+                    allowed_lots = min(lots, to_lots(afford, step))
+                    self._emit_buying_power(fill.side, qty, to_qty(allowed_lots, step), fill.price, bar.idx,
+                                            fill.order_id, "cancelled_remainder", "at_fill", p.cash,
+                                            p.equity(fill.price), 0.0)
+                    lots = allowed_lots
+                    qty = to_qty(lots, step)
         if lots > 0:
             if qty != fill.qty:
                 fill = replace(fill, qty=qty, fee=fill.fee * qty / fill.qty)
@@ -467,7 +502,18 @@ class BarLoop:
             self._call(self.prep.strategy.strategy.on_fill, self.ctx, fill)
         if cut and fill.order_id in self.book.open:
             self.adapter.cancel(fill.order_id)
-            self._close_order(fill.order_id, "risk:max_position_size_usd", bar, level="WARN")
+            self._close_order(fill.order_id, cut_reason, bar, level="WARN")
+
+    def _emit_buying_power(self, side: str, requested: float, allowed: float, price: float, bar_idx: int,
+                           order_id: str | None, action: str, stage: str, cash: float, equity: float,
+                           working_qty: float) -> None:
+        risk = self.risk
+        self.emit("RISK", "insufficient_buying_power", "WARN", {
+            "account": risk.account_type, "max_leverage": risk.max_leverage if risk.account_type == "margin" else None,
+            "buying_power_usd": r10(risk.buying_power_usd(cash=cash, equity=equity, exposure_qty=working_qty,
+                                                          price=price)),
+            "requested_usd": r10(requested * price), "requested_qty": r10(requested), "allowed_qty": r10(allowed),
+            "side": side, "action": action, "bar_idx": bar_idx, "order_id": order_id, "stage": stage})
 
     # endings ----------------------------------------------------------------------------------
     def _close_day(self) -> None:

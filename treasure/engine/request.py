@@ -117,7 +117,8 @@ def _prepare(request: RunRequest) -> PreparedRun:
                         path=ws.relative(path)) from exc
     dataset = load_dataset(path, display_path=ws.relative(path),
                            interval_ms=None if override else int(dataset_section["interval_ms"]),
-                           calendar=dataset_section.get("calendar", "24/7"))
+                           calendar=dataset_section.get("calendar", "24/7"),
+                           min_distinct_bars=2)  # DATA_TOO_SHORT: a run needs two distinct bars
     pinned = dataset_section["sha256"]
     if dataset.sha256 != pinned and not override:
         raise DataError("DATA_SHA_MISMATCH", f"dataset SHA-256 {dataset.sha256[:12]}… does not match the "

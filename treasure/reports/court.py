@@ -67,6 +67,11 @@ def build_court(summary: RunSummary) -> dict[str, Any]:
     if limit_events:
         all_findings.append({"code": "RISK_LIMIT_EXCEEDED", "level": "WARN", "count": limit_events,
                              "message": f"{limit_events} order(s) cut or rejected by max_position_size_usd"})
+    power_events = s.events_by_type.get("insufficient_buying_power", 0)
+    if power_events:
+        all_findings.append({"code": "INSUFFICIENT_BUYING_POWER", "level": "WARN", "count": power_events,
+                             "message": f"{power_events} order(s) or fill(s) cut or rejected by the account's "
+                                        "buying power (insufficient_buying_power events)"})
     all_findings.sort(key=lambda f: (f["code"], f["message"]))
     doc: dict[str, Any] = {
         "schema_version": 1,
