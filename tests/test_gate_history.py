@@ -14,6 +14,8 @@ from treasure import gate_history as gh
 from treasure.contracts import Contracts
 from treasure.workspace import Workspace, init_workspace
 
+pytest_plugins = ["pytester"]
+
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
@@ -147,3 +149,114 @@ def test_the_clock_read_is_the_only_one_and_it_is_allowed_by_the_determinism_sca
 
 def test_is_workspace(tmp_path: Path, ws: Workspace) -> None:
     assert gh.is_workspace(ws.root) and not gh.is_workspace(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------
+# status, checklist pre and `treasure gates history` read it
+# ------------------------------------------------------------------------------------------
+def _check(doc: dict, check_id: str) -> dict | None:
+    return next((c for c in doc["checks"] if c["id"] == check_id), None)
+
+
+def _all_runbook(ws: Workspace, status: str = "passed", *, at: datetime) -> None:
+    from treasure.gate_catalog import RUNBOOK_GATES
+
+    session(ws, *(entry(name, status) for name in RUNBOOK_GATES), at=at)
+
+
+def test_checklist_pre_fails_on_a_stale_gate(ws: Workspace, cli) -> None:
+    now = gh.now_utc()
+    _all_runbook(ws, at=now - timedelta(minutes=5))
+    code, out, _ = cli("checklist", "pre", "--workspace", ws.root, "--json")
+    assert _check(json.loads(out), "pre.gates")["status"] == "pass"
+    _all_runbook(ws, at=now - timedelta(hours=25))  # a day-old verdict
+    code, out, _ = cli("checklist", "pre", "--workspace", ws.root, "--json")
+    check = _check(json.loads(out), "pre.gates")
+    assert check["status"] == "fail" and check["reason"].startswith("stale: determinism (25h old)")
+    assert code != 0
+
+
+def test_checklist_pre_escalates_after_more_than_five_consecutive_failures(ws: Workspace, cli) -> None:
+    now = gh.now_utc()
+    for i in range(5):
+        session(ws, entry("e2", "failed", reason="lock"), at=now - timedelta(minutes=10 - i))
+    code, out, _ = cli("checklist", "pre", "--workspace", ws.root, "--json")
+    doc = json.loads(out)
+    assert "5 in a row" in _check(doc, "pre.gates")["reason"] and _check(doc, "pre.gates_escalate") is None
+    session(ws, entry("e2", "failed", reason="lock"), at=now)  # the sixth in a row
+    code, out, _ = cli("checklist", "pre", "--workspace", ws.root)
+    assert code != 0
+    assert "GATE_ESCALATE: e2 failed 6 times in a row" in out
+    assert ">5 consecutive gate failures" in out
+    session(ws, entry("e2"), at=now + timedelta(seconds=1))  # a pass ends the streak
+    code, out, _ = cli("checklist", "pre", "--workspace", ws.root, "--json")
+    assert _check(json.loads(out), "pre.gates_escalate") is None
+
+
+def test_status_shows_each_gates_last_result_and_age(ws: Workspace, cli) -> None:
+    now = gh.now_utc()
+    session(ws, entry("e2"), entry("phase2", "failed"), at=now - timedelta(hours=3))
+    session(ws, entry("e2", "failed"), at=now - timedelta(minutes=2), selected=["e2"])
+    code, out, _ = cli("status", "--workspace", ws.root)
+    assert code == 0
+    assert "gates            failed: e2 failed (2m ago)  phase2 failed (3h ago)" in out
+    code, out, _ = cli("status", "--workspace", ws.root, "--json")
+    latest = json.loads(out)["gates"]["latest"]
+    assert latest["e2"]["outcome"] == "failed" and latest["e2"]["consecutive_failures"] == 1
+    assert latest["phase2"]["run_by"] == "pytest"
+
+
+def test_gates_history_command_shows_trends(ws: Workspace, cli) -> None:
+    code, out, _ = cli("gates", "history", "--workspace", ws.root)
+    assert code == 0 and "no gate results recorded yet" in out
+    now = gh.now_utc()
+    for i in range(6):
+        session(ws, entry("e2", "failed", duration=2.0 + i), at=now - timedelta(minutes=10 - i), run_by="cli")
+    session(ws, entry("phase2", duration=1.0), at=now)
+    code, out, _ = cli("gates", "history", "--workspace", ws.root)
+    assert code == 0
+    (e2_line,) = [line for line in out.splitlines() if line.startswith("e2 ")]
+    assert e2_line.split()[:6] == ["e2", "6", "0", "6", "0", "failed"]
+    assert "ESCALATE" in e2_line and "4.50" in e2_line and "7.00" in e2_line
+    code, out, _ = cli("gates", "history", "--workspace", ws.root, "--gate", "e2", "--last", "2", "--json")
+    doc = json.loads(out)
+    assert [g["gate"] for g in doc["gates"]] == ["e2"] and doc["gates"][0]["runs"] == 2
+    assert doc["gates"][0]["consecutive_failures"] == 6 and len(doc["results"]) == 2
+    assert doc["results"][-1]["run_by"] == "cli"
+
+
+def test_a_corrupt_history_line_is_a_warning_for_the_command(ws: Workspace, cli) -> None:
+    session(ws, entry("e2"), at=T0)
+    with open(gh.history_path(ws.root), "ab") as handle:
+        handle.write(b"garbage\n")
+    code, out, err = cli("gates", "history", "--workspace", ws.root)
+    assert code == 0 and "e2 " in out
+    assert "warning[GATE_HISTORY_CORRUPT]: evidence/gates_history.jsonl line 2" in err
+
+
+def test_a_pytest_session_records_who_ran_it(pytester: pytest.Pytester, ws: Workspace,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile('''
+        import pytest
+
+        @pytest.mark.gate("e2")
+        def test_mine():
+            pass
+    ''')
+    monkeypatch.setenv(gh.RUN_BY_ENV, "checklist")
+    pytester.runpytest("-p", "no:cacheprovider", f"--treasure-workspace={ws.root}").assert_outcomes(passed=1)
+    monkeypatch.delenv(gh.RUN_BY_ENV)
+    pytester.runpytest("-p", "no:cacheprovider", f"--treasure-workspace={ws.root}").assert_outcomes(passed=1)
+    assert [r["run_by"] for r in gh.read(ws.root).records] == ["checklist", "pytest"]
+
+
+def test_running_as_sets_and_restores_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delenv(gh.RUN_BY_ENV, raising=False)
+    with gh.running_as("checklist"):
+        assert os.environ[gh.RUN_BY_ENV] == "checklist"
+    assert gh.RUN_BY_ENV not in os.environ
+    with pytest.raises(ValueError, match="run_by must be one of"):
+        with gh.running_as("root"):
+            pass

@@ -9,7 +9,8 @@ the ``treasure_gates`` hook and are not listed here.
 
 from __future__ import annotations
 
-#: ``(name, one-line description)`` of each built-in gate, in the runbook's order (Step 2).
+#: ``(name, one-line description)`` of each built-in gate: the runbook's six first, in its order
+#: (Step 2), then gates added since.
 BUILTIN_GATES: tuple[tuple[str, str], ...] = (
     ("e2", "spec/ and truth/ are valid schemas or documents; SSOT, latest reports and dataset pin check out"),
     ("phase2", "engine invariants over a full default run: equity, fees and PnL, risk limits, order states"),
@@ -20,8 +21,15 @@ BUILTIN_GATES: tuple[tuple[str, str], ...] = (
     ("lookahead", "the strategy's decisions before sampled cuts of its data equal the full run's (no look-ahead)"),
 )
 
-#: The runbook's gate suite, in its order: what ``checklist pre`` expects to have passed.
-RUNBOOK_GATES: tuple[str, ...] = tuple(name for name, _ in BUILTIN_GATES)
+#: How many of :data:`BUILTIN_GATES` (the first ones) make up the runbook's gate suite (Step 2).
+_RUNBOOK_COUNT = 6
+
+#: Every built-in gate's name (``treasure verify`` runs them all by default).
+NAMES: tuple[str, ...] = tuple(name for name, _ in BUILTIN_GATES)
+
+#: The runbook's gate suite, in its order: what ``checklist pre`` expects to have passed. A gate
+#: added to :data:`BUILTIN_GATES` joins it only when the runbook does (raise ``_RUNBOOK_COUNT``).
+RUNBOOK_GATES: tuple[str, ...] = NAMES[:_RUNBOOK_COUNT]
 
 
 def describe(name: str) -> str | None:
@@ -31,4 +39,4 @@ def describe(name: str) -> str | None:
 
 def names_text() -> str:
     """``e2, phase2, ...``: the built-in names for help texts."""
-    return ", ".join(RUNBOOK_GATES)
+    return ", ".join(NAMES)
