@@ -188,7 +188,7 @@ def _store(ws: Workspace, db: Path, row: dict[str, Any], contracts: Any) -> dict
 
 
 def _validate(ws: Workspace, report: dict[str, Any]) -> None:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
     from treasure.contracts import error_field, first_error
     from treasure.errors import InternalError
