@@ -329,6 +329,7 @@ def test_canonical_csv_never_touches_the_exact_path(tmp_path: Path, monkeypatch:
         raise AssertionError("the line-by-line parser ran on a canonical CSV")
 
     monkeypatch.setattr(_parse, "exact_parse", slow)
+    monkeypatch.setattr(loader, "exact_rows", slow)  # the streaming loader's line-by-line path
     bars = generate_bars(n_bars=3000, seed=11, gaps=2, duplicates=2)
     ds = load_dataset(write(tmp_path, bars_to_csv(bars)))
     assert ds.bars == bars
@@ -387,6 +388,16 @@ def test_interval_cannot_be_inferred_from_one_timestamp(tmp_path: Path) -> None:
     assert load_dataset(write(tmp_path, csv(row(0)))).interval_ms is None
     ds = load_dataset(write(tmp_path, csv(row(0), row(0))))
     assert (ds.interval_ms, ds.gaps, ds.duplicates) == (None, (), (Duplicate(1, T0),))
+
+
+@pytest.mark.parametrize("rows", [[row(0)], [row(0), row(0)], [row(0), row(0), row(0)]],
+                         ids=["one-row", "two-duplicates", "three-duplicates"])
+def test_a_run_refuses_fewer_than_two_distinct_bars(tmp_path: Path, rows: list[str]) -> None:
+    err = refuse(write(tmp_path, csv(*rows)), min_distinct_bars=loader.MIN_DISTINCT_BARS)
+    assert err.code == "DATA_TOO_SHORT"
+    assert "at least 2 distinct bars" in err.message and f"{len(rows)} bar(s)" in err.message
+    ok = load_dataset(write(tmp_path, csv(row(0), row(0), row(1))), min_distinct_bars=2)
+    assert len(ok) == 3
 
 
 def test_default_fixture_loads() -> None:

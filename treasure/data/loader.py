@@ -66,7 +66,7 @@ MAX_BYTES = 4 << 30
 #: Fewest distinct timestamps a run can simulate (DATA_TOO_SHORT below it, when asked).
 MIN_DISTINCT_BARS = 2
 #: Bytes read at a time; each parsed block holds about this much text plus its last partial line.
-_BLOCK = 4 << 20
+_BLOCK = 1 << 20
 #: Rows validated at a time (the validation masks cost a few bytes per row of the window).
 _WINDOW = 1 << 20
 #: Lookback in front of each block the fast parser's 16-byte windows read into.
