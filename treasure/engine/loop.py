@@ -100,6 +100,11 @@ class BarLoop:
                                       **prep.request.adapter_options)
         self.adapter.start(rng=make_rng(prep.seed, stream=2), config=cfg, symbol=cfg.symbol)
         self.can_cut_fills = getattr(self.adapter, "simulated", True)
+        # the emergency flag: before the first bar and every order always; every bar when the
+        # adapter is live-paced, else at least every risk.emergency_check_bars bars
+        every_bar = getattr(self.adapter, "live_paced", False) or not self.can_cut_fills
+        self.flag_check_bars = 1 if every_bar else int(risk.get("emergency_check_bars", 1024))
+        self.flag_path = str(prep.workspace.emergency_flag)
         self.book = OrderBook(cfg.qty_step)
         # qty and cash change only at fills: record (bar_idx, qty, cash) there, expand per bar later
         self.changes: list[tuple[int, float, float]] = []
@@ -264,6 +269,8 @@ class BarLoop:
         special.update({d.bar_idx: ("dup", d) for d in dataset.duplicates})
         flag = str(self.prep.workspace.emergency_flag)
         flag_set, F_OK = os.access, os.F_OK
+        check_every = self.flag_check_bars
+        next_check = 0
         ctx, adapter, portfolio = self.ctx, self.adapter, self.portfolio
         on_bar = self.prep.strategy.strategy.on_bar
         fire = faults.fire if faults.armed() else None
@@ -293,8 +300,10 @@ class BarLoop:
                         "missing_bars": item.missing(dataset.interval_ms)})
                 if fire is not None:
                     fire("bar")
-                if flag_set(flag, F_OK):
-                    raise Halt("emergency_flag", self._flag_detail())
+                if i >= next_check:
+                    next_check = i + check_every
+                    if flag_set(flag, F_OK):
+                        raise Halt("emergency_flag", self._flag_detail())
                 if t >= next_day:
                     self.last_equity = last_equity
                     self.day_min_pnl = day_min
@@ -347,6 +356,8 @@ class BarLoop:
         qty = float(intent.qty)
         self.emit("STRAT", "intent_emitted", "DEBUG",
                   {"bar_idx": bar.idx, "side": intent.side, "qty": r10(qty), "reason": intent.reason[:200]})
+        if os.access(self.flag_path, os.F_OK):  # every order is checked, whatever the bar cadence
+            raise Halt("emergency_flag", self._flag_detail())
         order_id = self.book.next_id()
         p = self.portfolio
         exposure = p.qty + self.book.working_qty

@@ -25,6 +25,17 @@ class ExecutionAdapter(ABC):
     """Base class of execution adapters; see the module docstring for the contract."""
 
     name: str = "adapter"
+    #: True when fills are modelled from bars (the engine may cut them at risk limits); False when
+    #: a venue reports them (booked as reported). A non-simulated adapter is also live-paced.
+    simulated: bool = True
+    #: True when bars arrive at the pace of a venue (dry-run, replay of live sessions, a real
+    #: exchange): the engine then checks the emergency flag on every bar, not every
+    #: ``risk.emergency_check_bars`` bars.
+    live_paced: bool = False
+
+    @property
+    def checks_flag_every_bar(self) -> bool:
+        return self.live_paced or not self.simulated
 
     def start(self, *, rng: np.random.Generator, config: Any, symbol: str) -> None:
         """Called once before the first bar."""

@@ -29,6 +29,7 @@ class DryRunAdapter(SimAdapter):
 
     name = "dryrun"
     simulated = True
+    live_paced = True
 
     def __init__(self, *, execution: Any, workspace: Any = None, run_id: str | None = None,
                  config: Any = None, **_: Any) -> None:
