@@ -9,7 +9,6 @@ anything else escaping is a bug in Treasure (exit code 1).
 from __future__ import annotations
 
 import os
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -388,6 +387,8 @@ class TreasureError(Exception):
 
     def debug_traceback(self) -> str:
         """The traceback behind this error (its cause's, when it wraps one), for TREASURE_DEBUG=1."""
+        import traceback
+
         cause = self.__cause__ or self.__context__
         source: BaseException = cause if cause is not None else self
         if source.__traceback__ is None:
