@@ -182,7 +182,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state.item_gates.update(gates)
     if state.selected is None:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         gate = state.item_gates.get(item.nodeid)
         (keep if gate in state.selected else drop).append(item)

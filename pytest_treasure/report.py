@@ -28,6 +28,7 @@ def one_line(text: str | None, limit: int = REASON_CHARS) -> str | None:
 def _gate_entry(name: str, description: str, records: list[TestRecord]) -> dict[str, Any]:
     records = sorted(records, key=lambda r: r.nodeid)
     counts = {outcome: sum(1 for r in records if r.outcome == outcome) for outcome in ("passed", "failed", "skipped")}
+    reason: str | None
     if not records:
         status, reason = "missing", f"no test carries @pytest.mark.gate({name!r}) in this session"
     elif counts["failed"]:
