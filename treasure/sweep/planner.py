@@ -86,7 +86,8 @@ def plan_sweep(ws: Workspace, spec: SweepSpec) -> Plan:
     try:
         base = json.loads(ssot_bytes)
     except json.JSONDecodeError as exc:
-        raise ConfigError("SSOT_INVALID", f"the base SSOT is not valid JSON: {exc}", path=spec.ssot) from None
+        raise ConfigError("SWEEP_SPEC_INVALID", f"the base SSOT {spec.ssot} is not valid JSON: {exc}",
+                          path=spec.source, field="ssot") from None
     files = bundle_files(ws, [name for name, _ in spec.strategies])
     bundle_sha = manifest_sha256(files)
     ssot_sha = sha256(canonical_bytes(base))
