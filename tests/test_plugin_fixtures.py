@@ -8,7 +8,13 @@ from pathlib import Path
 import hypothesis  # noqa: F401  preloaded: pytester's in-process runs then reuse it
 import pytest
 
+# Preloaded: pytester's in-process runs drop the modules they import, and a module-level registry
+# (treasure.plugins, execution adapters) kept across runs would then meet a second copy of a class.
 import treasure.engine  # noqa: F401
+import treasure.execution.dryrun  # noqa: F401
+import treasure.execution.replay_live  # noqa: F401
+import treasure.execution.sim  # noqa: F401
+import treasure.plugins  # noqa: F401
 from treasure.workspace import Workspace, init_workspace
 
 pytest_plugins = ["pytester"]
