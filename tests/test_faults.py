@@ -303,8 +303,10 @@ def test_adapter_error_reports_are_recorded_not_silent(small, mode):
     assert court["metrics"]["fills"] == 0
     finding = {f["code"]: f for f in court["findings"]}["ERROR_EVENTS"]
     assert finding["count"] == len(errors)
-    # the run is "complete" (every bar processed) but never silently: ERROR findings are on record
-    assert court["status"] == "complete" and finding["level"] == "ERROR"
+    # every bar was processed, but with every order failing the run is "degraded" (exit 4), not
+    # complete: its ERROR rate is above health.max_error_rate (10%)
+    assert court["status"] == "degraded" and result.exit_code == 4 and finding["level"] == "ERROR"
+    assert {f["code"]: f for f in court["findings"]}["ERROR_RATE"]["count"] == len(errors)
 
 
 @pytest.mark.parametrize("mode", ["raise", "timeout"])

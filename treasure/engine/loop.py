@@ -166,6 +166,11 @@ class BarLoop:
             self.findings.append({"code": "DATASET_OVERRIDE", "level": "WARN", "count": 1,
                                   "message": f"ran on {ds.path} (sha {ds.sha256[:12]}…) instead of the "
                                              "pinned dataset, by explicit --dataset"})
+        if prep.unapproved:
+            self.findings.append({"code": "SSOT_UNAPPROVED", "level": "WARN", "count": len(prep.unapproved),
+                                  "message": f"ran on an SSOT not approved in spec/ssot.lock: "
+                                             f"{', '.join(prep.unapproved[:10])} changed (treasure ssot diff; "
+                                             "treasure ssot approve)"})
         if ds.gaps:
             self.findings.append({"code": "DATA_GAP", "level": "WARN", "count": len(ds.gaps),
                                   "message": f"{len(ds.gaps)} gap(s) in the dataset (data_gap_detected events)"})
@@ -183,9 +188,23 @@ class BarLoop:
         self._finish()
         self._check_dataset_unchanged()
         self._call(strategy.on_end, self.ctx)
-        status = "halted" if self.halt_reason else "complete"
-        self._emit_run_end(status, self.halt_reason)
-        return status, self.halt_reason
+        status, reason = ("halted", self.halt_reason) if self.halt_reason else self._health()
+        self._emit_run_end(status, reason)
+        return status, reason
+
+    def _health(self) -> tuple[str, str | None]:
+        """``complete``, or ``degraded`` when the share of ERROR events (e.g. adapter_error from a
+        dead venue feed) is above the SSOT's ``health.max_error_rate`` (the runbook's 10%)."""
+        limit = float(self.cfg.section("health").get("max_error_rate", 0.10))
+        errors, total = self.bus.by_level.get("ERROR", 0), self.bus.seq
+        rate = errors / total if total else 0.0
+        if rate <= limit:
+            return "complete", None
+        self.findings.append({"code": "ERROR_RATE", "level": "ERROR", "count": errors,
+                              "message": f"{errors} of {total} events are ERROR ({rate:.1%}), above "
+                                         f"health.max_error_rate {limit:.0%}: orders may not be executing "
+                                         "(check adapter_error events)"})
+        return "degraded", "error_rate"
 
     def _recorded_adapter_options(self) -> dict[str, Any]:
         """Adapter options as evidence a replay can rebuild from: files become a workspace-relative

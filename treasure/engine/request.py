@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from treasure import faults
 from treasure.canonical import canonical_bytes
 from treasure.config import Config, load_config
+from treasure.contracts import Contracts
 from treasure.data import Dataset, load_dataset
 from treasure.errors import DataError, RunError, TreasureError, WorkspaceError
 from treasure.events import EventSink
@@ -57,6 +58,8 @@ class PreparedRun:
     run_id: str
     adapter: str
     dataset_file: Path | None = None
+    #: workspace files that differ from spec/ssot.lock (empty when the SSOT is approved)
+    unapproved: tuple[str, ...] = ()
 
     @property
     def workspace(self) -> Workspace:
@@ -141,7 +144,23 @@ def _prepare(request: RunRequest) -> PreparedRun:
     if ws.event_log(run_id).exists() and not request.overwrite:
         raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
                        field="run_id")
-    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path)
+    check_truth(ws)
+    from treasure.lock import approval_state  # noqa: PLC0415  (hashes the workspace; only for runs)
+
+    approved, changed = approval_state(ws)
+    return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path,
+                       unapproved=() if approved else tuple(changed))
+
+
+def check_truth(ws: Workspace) -> None:
+    """Load and meta-validate every schema in truth/ (the envelope, the reports, every event
+    payload), so a broken schema is refused before bar 0 with its code (SCHEMA_INVALID /
+    SCHEMA_MISSING) and file, not discovered when its first event is emitted mid-run."""
+    contracts = Contracts(ws.truth_dir)
+    for name in ("event", "court_report", "eqs_report"):
+        contracts.schema(name)
+    for event_type in contracts.event_types:
+        contracts.schema(f"events/{event_type}")
 
 
 def _strategy_location(ws: Workspace, ref: str, *, explicit: bool, source: str) -> str:

@@ -11,7 +11,7 @@ from treasure.contracts import Contracts
 from treasure.engine.evidence import build_reports
 from treasure.engine.loop import BarLoop
 from treasure.engine.request import PreparedRun, RunRequest, RunResult, prepare_run
-from treasure.errors import EXIT_HALTED, EXIT_OK, InternalError, RunError, TreasureError, TreasureIOError
+from treasure.errors import EXIT_DEGRADED, EXIT_HALTED, EXIT_OK, InternalError, RunError, TreasureError, TreasureIOError
 from treasure.events import EventBus, JsonlSink
 from treasure.jsonio import atomic_write_bytes, atomic_write_json
 from treasure.workspace import Workspace
@@ -96,6 +96,8 @@ def _execute(prep: PreparedRun) -> RunResult:
         exit_code = error.exit_code
     elif status == "halted":
         exit_code = EXIT_HALTED
+    elif status == "degraded":
+        exit_code = EXIT_DEGRADED
     else:
         exit_code = EXIT_OK
     return RunResult(prep.run_id, status, exit_code, court, eqs, log_path, report_dir, error)
