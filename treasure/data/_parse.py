@@ -307,8 +307,8 @@ def fast_parse(text: bytes, start: int = 0, end: int | None = None) -> Columns |
     layout = np.empty(6 * n, dtype=np.uint8)
     layout[:-1] = buf[seps]
     layout[-1] = ord("\n")
-    layout = layout.reshape(n, 6)
-    if not (bool((layout[:, :5] == ord(",")).all()) and bool((layout[:, 5] == ord("\n")).all())):
+    rows = layout.reshape(n, 6)
+    if not (bool((rows[:, :5] == ord(",")).all()) and bool((rows[:, 5] == ord("\n")).all())):
         return None  # short/long rows, blank lines, tabs, spaces, '+', quotes
     ends = np.empty(6 * n, dtype=np.int64)
     np.add(seps, start, out=ends[:-1])
@@ -320,13 +320,13 @@ def fast_parse(text: bytes, start: int = 0, end: int | None = None) -> Columns |
     if int(lengths.min()) < 1 or int(lengths.max()) > 16:
         return None
     words = np.ndarray(shape=(len(text) - 7,), dtype="<u8", buffer=text, strides=(1,))
-    ends = ends.reshape(n, 6)
-    lengths = lengths.reshape(n, 6)
+    ends_2d = ends.reshape(n, 6)
+    lengths_2d = lengths.reshape(n, 6)
     out: dict[str, Any] = {}
     dot_values = 0
     for j, name in enumerate(COLUMNS):
-        col_end = ends[:, j] - 8
-        col_len = np.ascontiguousarray(lengths[:, j])
+        col_end = ends_2d[:, j] - 8
+        col_len = np.ascontiguousarray(lengths_2d[:, j])
         if int(col_len.max()) <= 8:
             parsed = _parse_short(_digit_word(words, col_end, _KEEP1[col_len]), col_len, j > 0)
         else:
