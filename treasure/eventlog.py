@@ -303,15 +303,17 @@ def _as_paths(paths: Iterable[str | Path] | str | Path) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def _open(path: Path) -> Any:
-    """Open one file of a log: a regular file only (see :func:`treasure.logread.open_log`)."""
-    return open_log(path)
+def _open(path: Path, root: Path | None = None) -> Any:
+    """Open one file of a log: a regular file only, inside ``root`` when given
+    (see :func:`treasure.logread.open_log`)."""
+    return open_log(path, root=root)
 
 
-def iter_lines(paths: Iterable[str | Path] | str | Path) -> Iterator[tuple[str, int, bytes, bool]]:
+def iter_lines(paths: Iterable[str | Path] | str | Path, *,
+               root: Path | None = None) -> Iterator[tuple[str, int, bytes, bool]]:
     """Yield ``(path, line number, raw line without its newline, had a newline)`` over the parts."""
     for path in _as_paths(paths):
-        with _open(path) as handle:
+        with _open(path, root) as handle:
             for number, raw in enumerate(bounded_lines(handle, str(path)), start=1):
                 complete = raw.endswith(b"\n")
                 yield str(path), number, raw.rstrip(b"\r\n") if complete else raw, complete
@@ -357,20 +359,22 @@ def _truncated(source: str, number: int) -> EventLogError:
 # --------------------------------------------------------------------------------------------
 def verify_log(paths: Iterable[str | Path] | str | Path, contracts: Contracts | None = None, *,
                run_id: str | None = None, collect: list[dict[str, Any]] | None = None,
-               on_event: Callable[[dict[str, Any], str, int], None] | None = None) -> LogSummary:
+               on_event: Callable[[dict[str, Any], str, int], None] | None = None,
+               root: Path | None = None) -> LogSummary:
     """Verify a whole log: JSON per line, schema, run_id, seq, time order and hash chain.
 
     ``paths`` are the parts in chain order (see :meth:`Workspace.log_parts`). With ``contracts``,
     every envelope and payload is validated against truth/; without, only the envelope's keys and
     their types are. ``run_id`` (e.g. from the file name) must match every event's. ``collect``
     receives the events, ``on_event(event, path, line)`` is called for each verified event.
+    With ``root`` (a workspace root), a file resolving outside it is refused (``PATH_ESCAPE``).
 
     Raises :class:`EventLogError` at the first problem, naming file, line and field. A last line
     without a newline is ``EVENTS_TRUNCATED`` ("truncated at line N"), never a crash.
     """
     verifier = _Verifier(contracts, run_id, collect, on_event)
     for path in _as_paths(paths):
-        verifier.part(path)
+        verifier.part(path, root=root)
     return verifier.finish()
 
 
@@ -405,7 +409,7 @@ class _Verifier:
         # pure path does everything (it builds those dicts anyway).
         self.tiered = USE_MSGSPEC and self.checks is not None and self.sink is None
 
-    def part(self, path: Path | Segment, ws: Any = None) -> None:
+    def part(self, path: Path | Segment, ws: Any = None, *, root: Path | None = None) -> None:
         """Verify one file of the log (a path, or a local or archived :class:`Segment`),
         continuing the chain of the previous ones."""
         if isinstance(path, Segment):
@@ -414,7 +418,7 @@ class _Verifier:
             opened: Any = open_segment(path, ws)
             size: int | None = path.size if path.archived else None
         else:
-            source, opened, size = str(path), _open(path), None
+            source, opened, size = str(path), _open(path, root), None
         start_seq = self.seq
         with opened as handle:
             # One line at a time from a 1 MiB buffer: the cheapest way to get lines in CPython

@@ -43,9 +43,9 @@ __all__ = ["MAX_LINE_BYTES", "READ_BUFFER", "bounded_lines", "line_too_long", "o
 
 
 def line_too_long(source: str, number: int | None) -> EventLogError:
-    return EventLogError("EVENTS_LINE_TOO_LONG", f"line {number if number is not None else '?'} is longer than "
-                         f"{MAX_LINE_BYTES} bytes (treasure.logread.MAX_LINE_BYTES); no event is that long",
-                         path=source, line=number)
+    which = f"line {number}" if number is not None else "the last line"
+    return EventLogError("EVENTS_LINE_TOO_LONG", f"{which} is longer than {MAX_LINE_BYTES} bytes "
+                         "(treasure.logread.MAX_LINE_BYTES); no event is that long", path=source, line=number)
 
 
 def open_log(path: str | os.PathLike[str], *, root: Path | None = None) -> BinaryIO:
@@ -131,13 +131,13 @@ def read_last_line(path: Path, block: int = 1 << 16, *, root: Path | None = None
     limit = MAX_LINE_BYTES if limit is None else limit
     source = os.fspath(path)
     with open_log(path, root=root) as handle:
-        pos = handle.seek(0, os.SEEK_END)
+        fd = handle.fileno()  # positioned reads on the descriptor: no buffer refilled per block
+        pos = os.fstat(fd).st_size
         newline: int | None = None  # offset of the newline ending the line looked at
         while pos > 0:
             step = min(block, pos)
             pos -= step
-            handle.seek(pos)
-            chunk = handle.read(step)
+            chunk = os.pread(fd, step, pos)
             upto = len(chunk)
             while True:
                 if newline is None:
@@ -152,19 +152,17 @@ def read_last_line(path: Path, block: int = 1 << 16, *, root: Path | None = None
                 start = pos + before + 1
                 if newline - start > limit:
                     raise line_too_long(source, None)
-                handle.seek(start)
-                line = handle.read(newline - start).rstrip(b"\r")
+                line = os.pread(fd, newline - start, start).rstrip(b"\r")
                 if line:
                     return line
                 newline, upto = pos + before, before  # an empty line: look at the one before
             if newline is not None and newline - pos > limit:
                 raise line_too_long(source, None)
-        if newline is None or newline > limit:
-            if newline is not None:
-                raise line_too_long(source, None)
+        if newline is None:
             return b""  # no newline at all: only a torn line
-        handle.seek(0)
-        return handle.read(newline).rstrip(b"\r")
+        if newline > limit:
+            raise line_too_long(source, None)
+        return os.pread(fd, newline, 0).rstrip(b"\r")
 
 
 @contextmanager

@@ -50,9 +50,9 @@ class _Collector:
     """The ``collect`` list of verify_log: receives each verified event, pairs it with its raw line
     (read in lockstep from the same files) and writes full batches."""
 
-    def __init__(self, writer: StoreWriter, paths: Sequence[Path]) -> None:
+    def __init__(self, writer: StoreWriter, paths: Sequence[Path], root: Path | None = None) -> None:
         self.writer = writer
-        self._raw: Iterator[tuple[str, int, bytes, bool]] = iter_lines(paths)
+        self._raw: Iterator[tuple[str, int, bytes, bool]] = iter_lines(paths, root=root)
         self.events: list[dict[str, Any]] = []
         self.lines: list[bytes] = []
         self.stats = WriteStats()
@@ -81,7 +81,7 @@ def _load_reports(reports_dir: Path | None, summary: LogSummary) -> tuple[dict, 
     eqs = read_json(eqs_path, code="STORE_REPORT_INVALID", error=StoreError)
     if not isinstance(court, dict) or not isinstance(eqs, dict):
         raise StoreError("STORE_REPORT_INVALID", "a report is not a JSON object", path=str(reports_dir))
-    counted = court.get("events") if isinstance(court.get("events"), dict) else {}
+    counted = counted_raw if isinstance(counted_raw := court.get("events"), dict) else {}
     if court.get("run_id") != summary.run_id or counted.get("total") != summary.events or \
             counted.get("last_hash") != summary.last_hash:
         raise StoreError("STORE_REPORT_MISMATCH", f"{court_path} describes run {court.get('run_id')!r} with "
@@ -92,20 +92,21 @@ def _load_reports(reports_dir: Path | None, summary: LogSummary) -> tuple[dict, 
 
 
 def ingest_log(db_path: Path | str, paths: Iterable[Path], *, contracts: Contracts | None,
-               reports_dir: Path | None = None) -> IngestResult:
+               reports_dir: Path | None = None, root: Path | None = None) -> IngestResult:
     """Verify ``paths`` (one log, in chain order) and store it, with its reports if found.
 
     ``reports_dir`` holds ``court_report.json`` and ``eqs_report.json``; when present they must
     describe this log (run id, event count, last hash) or the ingest is refused before anything
     is committed. Without them the run is stored as ``running`` (events only). ``contracts``
     validates events and reports against truth/; ``None`` checks only envelope, seq and chain.
+    With ``root`` (the workspace root) a log file resolving outside it is refused (``PATH_ESCAPE``).
     """
     paths = [Path(p) for p in paths]
     writer = StoreWriter.open(db_path)
     try:
-        collector = _Collector(writer, paths)
+        collector = _Collector(writer, paths, root)
         try:
-            summary = verify_log(paths, contracts, collect=collector)  # type: ignore[arg-type]
+            summary = verify_log(paths, contracts, collect=collector, root=root)  # type: ignore[arg-type]
             collector.flush()
             reports = _load_reports(reports_dir, summary)
         except BaseException:
