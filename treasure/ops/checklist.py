@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeGuard
 
 from treasure import gate_history
 from treasure.config import load_config
@@ -174,7 +174,7 @@ def _check_db(ws: Workspace, ssot: dict[str, Any] | None) -> Check:
 
 def _check_dataset(ws: Workspace, ssot: dict[str, Any]) -> Check:
     title = "Dataset validated (SHA256 matches expected)"
-    section = ssot.get("dataset") if isinstance(ssot.get("dataset"), dict) else {}
+    section = section_raw if isinstance(section_raw := ssot.get("dataset"), dict) else {}
     pinned, raw_path = section.get("sha256"), section.get("path")
     if not isinstance(raw_path, str) or not isinstance(pinned, str):
         return Check("pre.dataset", title, "fail", "the SSOT has no dataset.path / dataset.sha256", HINTS["SSOT_SCHEMA"])
@@ -247,12 +247,16 @@ def _daily_sigma(ws: Workspace, ssot: dict[str, Any]) -> float | None:
     return float(np.std(returns, ddof=1))
 
 
+def _positive(value: object) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and value > 0
+
+
 def _check_risk(ws: Workspace, ssot: dict[str, Any]) -> Check:
     title = "Risk limits appropriate for market conditions"
-    risk = ssot.get("risk") if isinstance(ssot.get("risk"), dict) else {}
+    risk = risk_raw if isinstance(risk_raw := ssot.get("risk"), dict) else {}
     cash = ((ssot.get("run") or {}).get("starting_cash_usd"))
     position, daily = risk.get("max_position_size_usd"), risk.get("daily_loss_limit_usd")
-    if not all(isinstance(v, (int, float)) and v > 0 for v in (cash, position, daily)):
+    if not (_positive(cash) and _positive(position) and _positive(daily)):
         return Check("pre.risk", title, "fail", "risk.max_position_size_usd, risk.daily_loss_limit_usd and "
                      "run.starting_cash_usd must be positive numbers", HINTS["SSOT_SCHEMA"])
     fails: list[str] = []

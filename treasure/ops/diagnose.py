@@ -132,7 +132,7 @@ class _Collector:
 
     def feed(self, event: dict[str, Any]) -> None:
         level, kind = event.get("level"), event.get("event_type")
-        payload = event.get("payload") if isinstance(event.get("payload"), dict) else {}
+        payload = payload_raw if isinstance(payload_raw := event.get("payload"), dict) else {}
         self.total += 1
         self.by_level[str(level)] += 1
         self.by_category[str(event.get("category"))] += 1
@@ -370,7 +370,7 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
     verdict = "bad" if SEVERITY_RANK[worst] >= SEVERITY_RANK["error"] else "warn" if worst == "warn" else "ok"
     court, court_problem = read_court(ws, run_id)
     start = col.run_start or {}
-    strategy = start.get("strategy") if isinstance(start.get("strategy"), dict) else {}
+    strategy = strategy_raw if isinstance(strategy_raw := start.get("strategy"), dict) else {}
     end = col.run_end or {}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -464,10 +464,10 @@ def _replay(ws: Workspace, run_id: str, start: dict[str, Any], dataset: dict[str
 
     if find_spec("treasure.cli.commands.replay") is not None:
         return {"command": f"treasure replay {run_id} --from events", "ssot_changed": None}
-    strategy = start.get("strategy") if isinstance(start.get("strategy"), dict) else {}
+    strategy = strategy_raw if isinstance(strategy_raw := start.get("strategy"), dict) else {}
     parts = ["treasure run", f"--seed {start.get('seed')}", f"--strategy {strategy.get('ref') or strategy.get('name')}",
              "--run-id replay_001"]
-    ds = start.get("dataset") if isinstance(start.get("dataset"), dict) else {}
+    ds = ds_raw if isinstance(ds_raw := start.get("dataset"), dict) else {}
     if ds.get("override"):
         parts.append(f"--dataset {ds.get('path')}")
     changed = None

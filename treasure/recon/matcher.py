@@ -25,6 +25,8 @@ fills or messages were read, and the output is sorted by (order id, code).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from treasure.metrics import r10
@@ -158,13 +160,12 @@ def reconcile(expected: Ledger, live: Ledger, tolerances: Tolerances) -> ReconRe
         ref_p = np.zeros(len(l_u))
         rate = np.zeros(len(l_u))
     mq = np.bincount(l_u, w, minlength=n)
-    vwap_l = np.bincount(l_u, w * l_p, minlength=n)
-    vwap_e = np.bincount(l_u, w * ref_p, minlength=n)
-    fee_l = np.bincount(l_u, np.where(matched, l_f, 0.0), minlength=n)
-    fee_e = np.bincount(l_u, rate * w * l_p, minlength=n)
     has_px = mq > 0
     safe_mq = np.where(has_px, mq, 1.0)
-    vwap_l, vwap_e = vwap_l / safe_mq, vwap_e / safe_mq
+    vwap_l = np.bincount(l_u, w * l_p, minlength=n) / safe_mq
+    vwap_e = np.bincount(l_u, w * ref_p, minlength=n) / safe_mq
+    fee_l = np.bincount(l_u, np.where(matched, l_f, 0.0), minlength=n)
+    fee_e = np.bincount(l_u, rate * w * l_p, minlength=n)
     bps = np.where(has_px & (vwap_e > 0), sign * (vwap_l - vwap_e) / np.where(vwap_e > 0, vwap_e, 1.0) * 1e4, 0.0)
     fee_tol = np.maximum(tol.fee_tolerance_abs_usd, tol.fee_tolerance_rel * np.abs(fee_e))
 
@@ -189,6 +190,9 @@ def reconcile(expected: Ledger, live: Ledger, tolerances: Tolerances) -> ReconRe
         for code in CODES:
             if not masks[code][i]:
                 continue
+            expected_doc: dict[str, Any]
+            actual_doc: dict[str, Any]
+            delta: dict[str, Any]
             if code == "MISSING_FILL":
                 expected_doc = {"filled_qty": r10(q_e[i]), "fills": int(n_e[i])}
                 actual_doc = {"filled_qty": r10(q_l[i]), "fills": int(n_l[i])}

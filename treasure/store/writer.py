@@ -313,7 +313,7 @@ class StoreWriter:
             state = self.state(run_id)
             if state is None:
                 raise StoreError("STORE_RUN_UNKNOWN", f"run {run_id} has no events in the DB", field="run_id")
-            counted = court.get("events") if isinstance(court.get("events"), Mapping) else {}
+            counted = counted_raw if isinstance(counted_raw := court.get("events"), Mapping) else {}
             total = counted.get("total")
             if total != state.events or counted.get("last_hash") != state.last_hash:
                 other = " with a different last hash" if total == state.events else ""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from treasure.context import StrategyContext
+    from treasure.context import RunContext
     from treasure.data import Bars
     from treasure.execution.messages import Fill
 
@@ -49,15 +49,15 @@ class Strategy:
     def __init__(self, **params: Any) -> None:
         self.params = params
 
-    def on_start(self, ctx: "StrategyContext", bars: "Bars") -> None:
+    def on_start(self, ctx: "RunContext", bars: "Bars") -> None:
         """Called once before the first bar with the full series, for trailing indicators."""
 
-    def on_bar(self, ctx: "StrategyContext", bar: Bar) -> Sequence[Intent] | None:
+    def on_bar(self, ctx: "RunContext", bar: Bar) -> Sequence[Intent] | None:
         """Called after each bar closes; return intents (or None) to act at the next bar's open."""
         return None
 
-    def on_fill(self, ctx: "StrategyContext", fill: "Fill") -> None:
+    def on_fill(self, ctx: "RunContext", fill: "Fill") -> None:
         """Called for every (partial) fill of this strategy's orders."""
 
-    def on_end(self, ctx: "StrategyContext") -> None:
+    def on_end(self, ctx: "RunContext") -> None:
         """Called once after the last bar (or when the run halts)."""
