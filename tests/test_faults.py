@@ -207,6 +207,21 @@ def test_disk_full_mid_run_stops_the_run_with_a_coded_error(cli, big):
     assert log_state(big, "f") == "empty"
 
 
+@pytest.mark.parametrize("spec", ["enospc@event_write:2", "enospc@event_write:3", "enospc@event_write:1"])
+def test_the_court_report_of_a_failed_write_counts_what_is_on_disk(cli, big, spec):
+    """Issue 17: a transient ENOSPC used to give a court report of every event emitted (1,169) with
+    2 on disk. The first failure stops the run and the court counts the log's events exactly."""
+    code, err = faultrun(cli, big, spec)
+    assert code == 2 and "error[IO_ERROR]" in err
+    court = court_of(big, "f")
+    lines = big.event_log("f").read_bytes().splitlines()
+    assert court["status"] == "error" and court["reason"] == "IO_ERROR"
+    assert court["events"]["total"] == len(lines)
+    if lines:
+        assert court["events"]["last_hash"] == orjson.loads(lines[-1])["hash"]
+    assert sum(court["events"]["by_level"].values()) == len(lines)
+
+
 def test_transient_disk_full_mid_run_leaves_a_valid_prefix(cli, big):
     """A write that fails once must not be followed by later writes: a log with a hole would read
     as tampering (EVENTS_SEQ at line 1) instead of an honest prefix."""

@@ -146,6 +146,10 @@ class EventBus:
         self.by_level: Counter[str] = Counter()
         self.by_type: Counter[str] = Counter()
         self.failure: Exception | None = None
+        #: what the sinks hold: (events, last hash, by category, by level, by type) as of the last
+        #: batch every sink accepted; differs from the live counts only after a sink failed
+        self._written: tuple[int, str, Counter[str], Counter[str], Counter[str]] = (
+            0, GENESIS_HASH, Counter(), Counter(), Counter())
 
     def emit(self, ts_ms: int, category: str, event_type: str, level: str,
              payload: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +194,8 @@ class EventBus:
                 for sink in self.sinks:
                     sink.write(events, lines)
                 self._events, self._lines = [], []
+                self._written = (self.seq, self.prev, self.by_category.copy(), self.by_level.copy(),
+                                 self.by_type.copy())
             for sink in self.sinks:
                 sink.checkpoint(durable=durable)
         except Exception as exc:
@@ -199,3 +205,11 @@ class EventBus:
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()
+
+    def on_disk(self) -> tuple[int, str, Counter[str], Counter[str], Counter[str]]:
+        """``(events, last hash, by category, by level, by type)`` of what the sinks hold: every
+        event emitted while no sink has failed (the caller flushes first); after a failure, only
+        the batches written before it, so a report never counts events that are not in the log."""
+        if self.failure is None and not self._lines:
+            return self.seq, self.prev, self.by_category, self.by_level, self.by_type
+        return self._written

@@ -87,13 +87,14 @@ def build_reports(loop: "BarLoop", *, status: str, reason: str | None, bus: "Eve
     eqs = build_eqs(run_id=prep.run_id, orders=book.orders, fills=book.fills,
                     ref_prices=book.ref_prices, order_bars=book.order_bars)
     report_dir = ws.run_reports(prep.run_id)
+    total, last_hash, by_category, by_level, by_type = bus.on_disk()  # after a write failure: the prefix
     summary = RunSummary(
         run_id=prep.run_id, status=status, reason=reason,
         inputs=run_inputs(seed=prep.seed, config=prep.config, dataset=prep.dataset,
                           dataset_override=prep.dataset_override, strategy=prep.strategy,
                           adapter=prep.adapter),
-        metrics=loop.metrics(), events_total=bus.seq, events_by_category=dict(bus.by_category),
-        events_by_level=dict(bus.by_level), events_by_type=dict(bus.by_type), last_hash=bus.prev,
+        metrics=loop.metrics(), events_total=total, events_by_category=dict(by_category),
+        events_by_level=dict(by_level), events_by_type=dict(by_type), last_hash=last_hash,
         findings=list(loop.findings), event_log=ws.relative(ws.event_log(prep.run_id)),
         report_dir=ws.relative(report_dir), equity_curve=ws.relative(report_dir / "equity.npy"),
         equity_sha256=hashlib.sha256(equity).hexdigest(), wall_ms=wall_ms,
