@@ -272,8 +272,8 @@ class BarLoop:
                 return TreasureError("ADAPTER_FAILED", f"execution adapter {self.prep.adapter!r} raised "
                                      f"{type(exc).__name__}: {exc} at {Path(frame.filename).name}:{frame.lineno}",
                                      path=frame.filename, line=frame.lineno)
-        frame = frames[-1] if frames else None
-        where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+        last = frames[-1] if frames else None
+        where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
         return InternalError("INTERNAL", f"{type(exc).__name__}: {exc}{where}")
 
     # the hot loop -----------------------------------------------------------------------------
@@ -547,6 +547,7 @@ class BarLoop:
 
     # endings ----------------------------------------------------------------------------------
     def _close_day(self) -> None:
+        assert self.day is not None  # set before the first bar
         pnl = self.last_equity - self.day_start_equity
         self.emit("RISK", "day_end", "INFO", {
             "day": _day(self.day * DAY_MS), "pnl_usd": r10(pnl), "start_equity": r10(self.day_start_equity),

@@ -109,7 +109,7 @@ def _prepare(request: RunRequest) -> PreparedRun:
                              params, base_dir=ws.root, display_ref=ref)
     dataset_section = config.section("dataset")
     override = request.dataset_path is not None
-    if override:
+    if request.dataset_path is not None:
         path = Path(request.dataset_path)
     else:
         path = ws.resolve_inside(dataset_section["path"], field="dataset.path", source=config.path)
