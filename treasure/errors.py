@@ -142,6 +142,14 @@ _REGISTRY: dict[str, Code | str] = {
     "WORKSPACE_MISSING": Code(INPUT, "run inside a workspace or pass --workspace (`treasure init DIR` "
         "makes one)"),
     "WORKSPACE_EXISTS": Code(INPUT, "choose an empty or new directory"),
+    "WORKSPACE_OLD": Code(INPUT, "an older release made this workspace: run `treasure migrate` (see what it "
+        "changes first with `treasure migrate --dry-run`; it keeps a backup in archive/migrate-*/)"),
+    "WORKSPACE_NEWER": Code(INPUT, "a newer Treasure made this workspace (spec/workspace.version): upgrade "
+        "Treasure (pip install -U treasure) to run it"),
+    "WORKSPACE_VERSION_INVALID": Code(INPUT, "spec/workspace.version must hold one format number (e.g. 2); "
+        "restore it from version control, or delete it and run `treasure migrate`"),
+    "MIGRATE_SSOT_INVALID": Code(INPUT, "fix the named field of spec/ssot.json so it validates against the "
+        "packaged spec/config.schema.json, then run `treasure migrate` again"),
     "PATH_INVALID": Code(INPUT, "paths must be non-empty and free of NUL characters"),
     "PATH_ESCAPE": Code(INPUT, "paths must stay inside the workspace unless given as absolute CLI "
         "arguments"),

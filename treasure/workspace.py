@@ -225,4 +225,7 @@ def init_workspace(dest: str | os.PathLike[str], *, force: bool = False) -> Work
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     workspace = Workspace(root)
     workspace.ensure_dirs()
+    from treasure.migrate import write_format
+
+    write_format(workspace)  # spec/workspace.version: this release's format
     return workspace

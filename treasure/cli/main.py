@@ -63,6 +63,7 @@ COMMANDS: dict[str, Command] = {
     "db": Command("db", "the run database: ingest logs, check, back up, restore, export"),
     "replay": Command("replay", "re-run a recorded run from its evidence and compare"),
     "ssot": Command("ssot", "approve the SSOT, schemas and dataset (spec/ssot.lock), or check for changes"),
+    "migrate": Command("migrate", "upgrade a workspace made by an older release (spec/, truth/, store, lock)"),
     "keys": Command("keys", "signing key for anchored evidence: init, show, anchor, verify"),
     "hunt": Command("hunt", "hunt for inputs that break a strategy's run invariants"),
     "sweep": Command("sweep", "run every point of a sweep file on Dask (or --serial) and rank them"),
@@ -217,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else 0
     try:
+        from treasure.migrate import cli_guard
+
+        cli_guard(args)  # WORKSPACE_OLD / WORKSPACE_NEWER before a command that runs or verifies
         return int(args.handler(args) or 0)
     except TreasureError as exc:
         _print_error(exc, getattr(args, "json", False))

@@ -96,6 +96,9 @@ def prepare_run(request: RunRequest) -> PreparedRun:
 
 def _prepare(request: RunRequest) -> PreparedRun:
     ws = request.workspace
+    from treasure.migrate import check_format
+
+    check_format(ws, missing_ok=True)  # WORKSPACE_NEWER/_OLD; no file: a tool's scratch copy (the CLI refuses it)
     ssot_path = Path(request.ssot_path) if request.ssot_path else ws.ssot_path
     config = load_config(ssot_path, ws.config_schema_path, display_path=ws.relative(ssot_path))
     seed = config.seed if request.seed is None else int(request.seed)
