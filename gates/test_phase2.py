@@ -204,7 +204,8 @@ def test_equity_is_cash_plus_marked_position_at_every_bar(evidence):
     _fail("equity = cash + marked position", problems)
 
 
-def test_fees_and_pnl_add_up(evidence):
+def fees_and_pnl_problems(evidence: Evidence) -> list[str]:
+    """Fees, realised PnL, trades and final equity recomputed from the fills, against the reports."""
     fills = evidence.of_type("order_filled")
     metrics, eqs = evidence.court["metrics"], evidence.eqs
     fees = math.fsum(e["payload"]["fee"] for e in fills)
@@ -234,7 +235,49 @@ def test_fees_and_pnl_add_up(evidence):
             if not close_enough(last[field], computed):
                 problems.append(f"last position_updated (seq {updates[-1]['seq']}) field payload.{field}: "
                                 f"{last[field]!r}, but the fills give {computed!r}")
-    _fail("fees and PnL", problems)
+    return problems
+
+
+def test_fees_and_pnl_add_up(evidence):
+    _fail("fees and PnL", fees_and_pnl_problems(evidence))
+
+
+def test_every_recorded_runs_accounting_adds_up(treasure_workspace, gate_note):
+    """Every run of the workspace, not only the latest: its log (wherever it is: logs/events/ or an
+    archive) is verified and its fills replayed against its own reports. A log re-chained after an
+    edit (a fill price halved, every hash recomputed, the court report's last_hash edited to match)
+    passes the chain checks but not this one."""
+    from types import SimpleNamespace
+
+    from treasure.contracts import Contracts
+    from treasure.errors import TreasureError
+    from treasure.eventlog import verify_run
+    from treasure.logfiles import locate
+
+    ws = treasure_workspace
+    runs_dir = ws.reports_dir / "runs"
+    run_ids = sorted(p.name for p in runs_dir.iterdir() if (p / "court_report.json").is_file()
+                     and (p / "eqs_report.json").is_file() and (p / "equity.npy").is_file()) \
+        if runs_dir.is_dir() else []
+    problems: list[str] = []
+    checked = 0
+    for run_id in run_ids:
+        found = locate(ws, run_id)
+        if not found.segments:
+            continue  # no log at all: e2 and the events gate say so
+        events: list[dict[str, Any]] = []
+        try:
+            verify_run(found, Contracts(ws.truth_dir), ws=ws, collect=events)
+        except TreasureError as exc:
+            problems.append(f"run {run_id}: its log does not verify ({exc.code}: {exc.message})")
+            continue
+        if not any(e["event_type"] == "run_start" for e in events):
+            continue  # not an engine run (e.g. a recon log)
+        evidence = Evidence(SimpleNamespace(run_id=run_id, report_dir=runs_dir / run_id), events)
+        problems.extend(f"run {run_id}: {problem}" for problem in fees_and_pnl_problems(evidence))
+        checked += 1
+    gate_note(f"accounting recomputed from the logs of {checked} recorded run(s)")
+    _fail("recorded runs' fees and PnL", problems)
 
 
 def test_no_fill_beyond_the_risk_limits(evidence):

@@ -179,3 +179,17 @@ def treasure_check_event(event, workspace):
 ''')
     report = fails_with(pytester, ws, "problem(s) from treasure_check_event", f"{LOG}:")
     assert report["logs"][0]["problems"] and report["logs"][0]["error"] is None
+
+
+def test_fails_on_a_stray_named_like_a_part_but_in_no_chain(pytester, ws, good_lines):
+    """Issue 11: `run_good.jsonl.0` was read as the first part by replay and `db ingest` but ignored
+    by this gate. It is in no chain (treasure.logfiles) and fails the gate, named."""
+    write_log(ws, good_lines)
+    write_log(ws, good_lines[:1], "logs/events/run_good.jsonl.0")
+    result = run_gate(pytester, ws)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*events: 1 stray file(s) named like a log but in no log's chain: "
+                                 "logs/events/run_good.jsonl.0*"])
+    report = events_report(ws)
+    assert report["status"] == "failed" and report["totals"]["passed"] == 1
+    assert report["ignored"] == ["logs/events/run_good.jsonl.0"]
