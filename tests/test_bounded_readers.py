@@ -154,3 +154,15 @@ def test_an_events_query_with_no_match_says_so(clean_ws: Workspace, cli) -> None
     code, out, err = cli("events", "clean", "--type", "no_such_event", "--workspace", clean_ws.root)
     assert code == 0 and out == ""
     assert "no events of clean match the filters" in err
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "fifo"])
+def test_recon_live_refuses_a_recording_that_is_not_a_regular_file(clean_ws: Workspace, tmp_path: Path,
+                                                                   device: str) -> None:
+    if device == "fifo":
+        source = clean_ws.fixtures_dir / "live.fifo"
+        os.mkfifo(source)
+    else:
+        source = Path(device)
+    result = treasure(clean_ws, "recon", "clean", "--live", str(source))
+    assert result.returncode == 2 and "not a regular file" in result.stderr, result

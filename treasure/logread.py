@@ -17,6 +17,7 @@ Every reader of an event log (``status``, ``diagnose``, ``events``, ``recon``, `
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import os
@@ -38,7 +39,7 @@ MAX_LINE_BYTES = 16 << 20
 #: Buffer of the streaming readers: lines come one at a time from it, memory stays flat.
 READ_BUFFER = 1 << 20
 
-__all__ = ["MAX_LINE_BYTES", "READ_BUFFER", "bounded_lines", "line_too_long", "open_log", "open_segment",
+__all__ = ["MAX_LINE_BYTES", "READ_BUFFER", "bounded_lines", "line_too_long", "open_log", "open_segment", "read_regular",
            "read_first_line", "read_last_line"]
 
 
@@ -199,3 +200,26 @@ def open_segment(segment: "Segment", ws: "Workspace | None" = None) -> Iterator[
         raw: Any = member.raw  # type: ignore[attr-defined]
         with io.BufferedReader(raw, buffer_size=READ_BUFFER) as buffered:  # tarfile's 8 kB is slow
             yield buffered
+
+
+def read_regular(path: str | os.PathLike[str], *, limit: int | None = None) -> bytes:
+    """The bytes of a regular file, for readers of whole small files (e.g. a recorded live session).
+
+    Raises ``OSError`` (as ``open`` would) for a missing file, a folder, and also for a device,
+    FIFO or socket (``EINVAL``, "not a regular file") or a file over ``limit`` bytes (``EFBIG``),
+    so a caller's existing ``except OSError`` turns them into its own coded error.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", os.fspath(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a device, FIFO or socket)", os.fspath(path))
+        if limit is not None and st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
