@@ -149,6 +149,7 @@ class EventCheck:
             else:
                 chained = compile_predicate(self._chained, name="event_chained")
                 payload = self.payload(event_type)
+                assert payload is not None  # _has_schema(event_type) holds here
                 predicate = lambda event: chained(event) and payload(event["payload"])  # noqa: E731
             self.events[event_type] = predicate
         return predicate
@@ -588,7 +589,7 @@ class _Verifier:
         summary.last_hash = self.prev
         counts = self.counts
         for (struct, category, level), n in self.struct_counts.items():
-            counts[category, level, struct.__struct_config__.tag] += n
+            counts[category, level, getattr(struct, "__struct_config__").tag] += n
         for (category, level, event_type), n in sorted(counts.items()):
             summary.by_category[category] += n
             summary.by_level[level] += n
