@@ -413,7 +413,7 @@ def _rewrite_lock(ws: Workspace, actions: list[FileAction], old_files: dict[str,
         locked = old_files.get(act.path)
         approved_before = (locked is not None and locked == act.sha_before) \
             or (locked is not None and locked in _OLD_PACKAGED.get(act.path, frozenset())) \
-            or (locked is None and act.action == "add" and act.path not in _OLD_PACKAGED)
+            or (locked is None and act.action in ("add", "current") and act.path not in _OLD_PACKAGED)
         if act.path.endswith(".json") and act.path.startswith(("spec/", "truth/")) and approved_before \
                 and files.get(act.path) != act.sha_after:
             files[act.path] = act.sha_after
