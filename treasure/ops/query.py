@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 import orjson
 
 from treasure.errors import EventLogError
-from treasure.events import CATEGORIES, GENESIS_HASH, LEVELS, hashed_body
+from treasure.events import _HASH_KEY, CATEGORIES, GENESIS_HASH, LEVELS, hashed_body
 from treasure.logfiles import Segment, require_segments
 from treasure.logread import bounded_lines, open_segment
 from treasure.ops import OpsError
@@ -286,6 +286,8 @@ def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
     quick = bool(flt._needles)
     until = flt.until_ms
     chain = _Chain(stats)
+    sha256, hash_key, prev_key = hashlib.sha256, _HASH_KEY, b',"prev":"'
+    prev = GENESIS_HASH.encode()
     for index, segment in enumerate(segments):
         last_segment = index == len(segments) - 1
         number = 0
@@ -299,7 +301,14 @@ def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
                         stats.truncated_at = f"{segment.display(ws)}:{number}"
                         stats.lines += number - 1
                         return
-                    chain.line(raw, segment, ws, number)
+                    # the chain, on the raw bytes (no parsing): this line's hash covers it, its prev
+                    # names the line before; the first line that does not fit is noted in the stats
+                    cut = raw.find(hash_key)
+                    stated = raw[cut + 9:cut + 73]
+                    if cut < 0 or sha256(raw[:cut] + raw[cut + 74:]).hexdigest().encode() != stated \
+                            or raw.find(prev_key + prev, cut) < 0:
+                        chain.problem(raw, segment, ws, number, prev)
+                    prev = stated
                     if raw[-1:] == b"\r":
                         raw = raw[:-1]
                     if quick and not may_match(raw):
@@ -333,33 +342,28 @@ def iter_events(ws: Workspace, run_id: str, flt: EventFilter | None = None, *,
 
 
 class _Chain:
-    """The hash chain checked on the raw lines as they stream by (no parsing): each line's hash
-    covers its bytes and its ``prev`` names the line before. The first line that does not fit
-    (edited, re-ordered, a CRLF line ending, a JSON line that is no event) is noted in the stats;
-    schemas are the events gate's job."""
+    """Notes the first line of a scan that does not fit the hash chain, and why (edited,
+    re-ordered, a CRLF line ending, a JSON line that is no event); schemas are the events gate's job."""
 
     def __init__(self, stats: ScanStats) -> None:
         self.stats = stats
-        self.prev = GENESIS_HASH.encode()
 
-    def line(self, raw: bytes, segment: Segment, ws: Workspace, number: int) -> None:
-        problem = None
+    def problem(self, raw: bytes, segment: Segment, ws: Workspace, number: int, prev: bytes) -> None:
+        self.stats.unverified_lines += 1
+        if self.stats.unverified is not None:
+            return
         try:
             body, stated = hashed_body(raw)
         except ValueError:
-            problem, stated = "no hash member: not an event of a Treasure log", ""
+            problem = "no hash member: not an event of a Treasure log"
         else:
             if raw.endswith(b"\r"):
                 problem = "the line ends with \\r\\n: its line ending was converted"
             elif hashlib.sha256(body).hexdigest() != stated:
                 problem = "its hash does not match its content: the line was edited"
-            elif b',"prev":"' + self.prev + b'"' not in body:
+            else:
                 problem = "its prev is not the previous line's hash: a line was deleted, moved or edited"
-        if problem is not None:
-            self.stats.unverified_lines += 1
-            if self.stats.unverified is None:
-                self.stats.unverified = f"{segment.display(ws)}:{number}: {problem}"
-        self.prev = stated.encode("ascii", "replace")
+        self.stats.unverified = f"{segment.display(ws)}:{number}: {problem}"
 
 
 def _raw_ts(raw: bytes) -> int | None:
