@@ -85,7 +85,7 @@ def _verify(log: Any, contracts: Any, ws: Any, hook: Callable[[dict[str, Any]], 
             size = path.stat().st_size if path.is_file() else 0
             if reached:
                 events = 0
-            elif Path(exc.path) == path:
+            elif exc.path is not None and Path(exc.path) == path:
                 events, reached = max((exc.line or 1) - 1, 0), True
             else:
                 events = _count_lines(path)

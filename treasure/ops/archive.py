@@ -106,11 +106,13 @@ def describe(handle: Iterable[bytes], name: str, run_id: str) -> MemberInfo:
 def log_state(segments: list[Segment], ws: Workspace | None = None) -> str:
     """``finished`` (ends with run_end), ``aux`` (not an engine run: no run_start at seq 0, e.g. a
     recon log written in one go) or ``open`` (running, or crashed before run_end)."""
-    if not segments or segments[0].path is None:
-        return "finished"  # already archived
+    first_path = segments[0].path if segments else None
+    last_path = segments[-1].path if segments else None
+    if first_path is None or last_path is None:
+        return "finished"  # already archived (a run's segments are all local or all archived)
     root = ws.root if ws is not None else None
-    first = line_object(read_first_line(segments[0].path, root=root))
-    last = line_object(read_last_line(segments[-1].path, root=root))
+    first = line_object(read_first_line(first_path, root=root))
+    last = line_object(read_last_line(last_path, root=root))
     if last.get("event_type") == "run_end":
         return "finished"
     if first.get("seq") == 0 and first.get("event_type") != "run_start":

@@ -112,7 +112,7 @@ def run_info(ws: Workspace, run_id: str, *, archived: dict[str, Any] | None = No
     if member is not None and not segments:
         log_bytes = 0
         events = events if events is not None else (member.last_seq + 1 if member.last_seq is not None else None)
-    sort_key = _mtime(court_path(ws, run_id)) or (_mtime(segments[-1].path) if segments else 0.0)
+    sort_key = _mtime(court_path(ws, run_id)) or (_mtime(segments[-1].path) if segments else None) or 0.0
     return RunInfo(run_id, status, reason, location, log_bytes, len(segments), events, court,
                    None if problem in (None, "absent") else problem, sort_key)
 
