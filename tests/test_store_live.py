@@ -22,7 +22,7 @@ def ws(tmp_path: Path):
 
 def test_run_with_db_stores_exactly_the_log_and_reports(ws, cli) -> None:
     db = ws.data_dir / "runs.db"
-    code, out, _ = cli("run", "--workspace", ws.root, "--run-id", "a", "--db", db, "-q")
+    code, out, _ = cli("run", "--workspace", ws.root, "--run-id", "a", "--db", db)
     assert code == 0 and "data/runs.db (complete)" in out
     with StoreReader(db) as reader:
         assert b"".join(line + b"\n" for _, line in reader.iter_lines("a")) == ws.event_log("a").read_bytes()
@@ -40,7 +40,7 @@ def test_the_ssot_default_and_no_db(ws, cli) -> None:
     with StoreReader(ws.data_dir / "from_ssot.db") as reader:
         assert [r.run_id for r in reader.runs()] == ["a"]
     assert cli("run", "--workspace", ws.root, "--run-id", "b", "--no-db", "-q")[0] == 0
-    code, out, _ = cli("run", "--workspace", ws.root, "--run-id", "c", "--db", "-q")  # --db alone: SSOT path
+    code, out, _ = cli("run", "--workspace", ws.root, "--run-id", "c", "--db")  # --db alone: SSOT path
     assert code == 0 and "data/from_ssot.db (complete)" in out
     with StoreReader(ws.data_dir / "from_ssot.db") as reader:
         assert [r.run_id for r in reader.runs()] == ["a", "c"]
@@ -54,9 +54,9 @@ def test_no_db_unless_asked(ws, cli) -> None:
 
 def test_a_run_already_in_the_db_needs_overwrite_which_replaces_its_rows(ws, cli) -> None:
     db = ws.data_dir / "t.db"
-    assert cli("run", "--workspace", ws.root, "--run-id", "a", "--db", db, "-q")[0] == 0
+    assert cli("run", "--workspace", ws.root, "--run-id", "a", "--db", db)[0] == 0
     ws.event_log("a").unlink()  # the log is gone, the DB still has the run
-    code, _, err = cli("run", "--workspace", ws.root, "--run-id", "a", "--db", db, "-q")
+    code, _, err = cli("run", "--workspace", ws.root, "--run-id", "a", "--db", db)
     assert code == 2 and "error[STORE_RUN_EXISTS]" in err
     assert not ws.event_log("a").exists()  # refused before any evidence was written
     with StoreReader(db) as reader:

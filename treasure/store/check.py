@@ -1,6 +1,7 @@
 """``treasure db check``: is the run database intact, and does every run hold together?
 
-Checked, in order: SQLite's own ``PRAGMA integrity_check`` and ``foreign_key_check``; the schema
+Checked, in order: SQLite's own ``PRAGMA integrity_check`` and ``foreign_key_check`` (PostgreSQL:
+child rows without a parent, per foreign key, in one snapshot); the schema
 (version, applied migrations and table definitions equal to what this code creates); then per run:
 events 0..n-1 without gaps, each stored line hashing to its hash (recomputed from the canonical
 line via :func:`treasure.events.hashed_body`), chained by ``prev``, its columns equal to the line;
@@ -16,7 +17,6 @@ A file that is not SQLite, not a Treasure DB, or too damaged to read raises a co
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,8 @@ import orjson
 from treasure.canonical import canonical_bytes
 from treasure.events import GENESIS_HASH, hashed_body
 from treasure.store import rows, schema
-from treasure.store.connection import open_readonly
-from treasure.store.errors import StoreError, translate
+from treasure.store.backend import Db, connect, db_errors
+from treasure.store.errors import StoreError
 
 MAX_FINDINGS_PER_RUN = 20
 _KEYS = {"orders": (1,), "fills": (1, 2), "positions": (1,)}
@@ -79,7 +79,7 @@ class CheckReport:
 
 
 class _RunChecker:
-    def __init__(self, conn: sqlite3.Connection, report: CheckReport, run: tuple[Any, ...]) -> None:
+    def __init__(self, conn: Db, report: CheckReport, run: tuple[Any, ...]) -> None:
         self.conn = conn
         self.report = report
         (self.run_id, self.status, self.start_hash, self.inputs, self.ssot_sha, self.dataset_sha,
@@ -112,8 +112,8 @@ class _RunChecker:
         derived: dict[str, list[tuple[Any, ...]]] = {"orders": [], "fills": [], "positions": []}
         start = end = last = None
         seen = 0
-        cursor = self.conn.execute("SELECT seq, ts_ms, category, event_type, level, prev, hash, line FROM events "
-                                   "WHERE run_id = ? ORDER BY seq", (self.run_id,))
+        cursor = self.conn.stream("SELECT seq, ts_ms, category, event_type, level, prev, hash, line FROM events "
+                                  "WHERE run_id = ? ORDER BY seq", (self.run_id,))
         for seq, ts_ms, category, event_type, level, row_prev, row_hash, text in cursor:
             seen += 1
             if seq != expected_seq:
@@ -248,8 +248,8 @@ class _RunChecker:
                      "saying so")
 
 
-def _schema_findings(conn: sqlite3.Connection, report: CheckReport) -> None:
-    version = schema.user_version(conn)
+def _schema_findings(conn: Db, report: CheckReport) -> None:
+    version = conn.user_version()
     report.schema_version = version
     applied = conn.execute("SELECT version, name, sql_sha256 FROM schema_migrations ORDER BY version").fetchall()
     expected = [(m.version, m.name, m.sha256) for m in schema.MIGRATIONS if m.version <= version]
@@ -259,8 +259,8 @@ def _schema_findings(conn: sqlite3.Connection, report: CheckReport) -> None:
     if version < schema.latest_version():
         report.findings.append(Finding("warn", "STORE_SCHEMA_OLD", f"schema version {version}, latest "
                                        f"{schema.latest_version()}: migrated on the next write"))
-    want = schema.expected_objects(version)
-    have = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    want = conn.expected_objects(version)
+    have = conn.objects()
     if have != want:
         names = sorted({r[1] for r in set(have) ^ set(want)})
         report.findings.append(Finding("error", "STORE_SCHEMA", f"table definitions differ from schema v{version}: "
@@ -268,29 +268,29 @@ def _schema_findings(conn: sqlite3.Connection, report: CheckReport) -> None:
 
 
 def check_store(path: Path | str) -> CheckReport:
-    """Check the DB at ``path``; raise StoreError if it is not a readable Treasure DB."""
-    path = Path(path)
-    conn = open_readonly(path)
-    report = CheckReport(str(path))
+    """Check the DB at ``path`` (a file or a ``postgresql://`` URL) exactly as found; raise
+    StoreError if it is not a readable Treasure DB."""
+    conn = connect(path, write=False, migrate=False)
+    report = CheckReport(conn.label)
     try:
         try:
-            integrity = [r[0] for r in conn.execute("PRAGMA integrity_check(20)").fetchall()]
-        except sqlite3.DatabaseError as exc:
-            raise translate(exc, path, doing="checking integrity") from exc
+            integrity = conn.integrity()
+        except db_errors() as exc:
+            raise conn.translate(exc, doing="checking integrity") from exc
         if integrity != ["ok"]:
             raise StoreError("STORE_CORRUPT", f"SQLite integrity check failed: {'; '.join(integrity[:3])}",
-                             path=str(path))
+                             path=conn.label)
         try:
             _schema_findings(conn, report)
-            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall()[:MAX_FINDINGS_PER_RUN]:
-                report.findings.append(Finding("error", "STORE_ORPHAN", f"{table} row {rowid} has no {parent} row"))
+            for orphan in conn.orphans()[:MAX_FINDINGS_PER_RUN]:
+                report.findings.append(Finding("error", "STORE_ORPHAN", orphan))
             runs = conn.execute("SELECT run_id, status, start_hash, inputs, ssot_sha256, dataset_sha256, "
                                 "strategy_source_sha256, started_ts_ms, events, last_hash, last_ts_ms, end_seq, "
                                 "end_status FROM runs ORDER BY run_id").fetchall()
             for run in runs:
                 report.runs.append(_RunChecker(conn, report, run).check())
-        except sqlite3.DatabaseError as exc:
-            raise translate(exc, path, doing="checking runs") from exc
+        except db_errors() as exc:
+            raise conn.translate(exc, doing="checking runs") from exc
     finally:
         conn.close()
     return report

@@ -20,6 +20,7 @@ from treasure.config import Config
 from treasure.contracts import Contracts
 from treasure import engine, faults
 from treasure.engine import PreparedRun, RunRequest, RunResult
+from treasure.store.backend import is_pg_url
 from treasure.store.errors import StoreError
 from treasure.store.writer import StoreSink, StoreWriter
 from treasure.workspace import Workspace
@@ -29,23 +30,31 @@ from treasure.workspace import Workspace
 class StoreOutcome:
     """What ``--db`` did: where, whether the run was replaced, its DB status, any store error."""
 
-    db_path: Path
+    db_path: Path | str  # a file, or a postgresql:// URL
     replaced_events: int
     status: str
     error: StoreError | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"db_path": str(self.db_path), "replaced_events": self.replaced_events, "status": self.status,
+        from treasure.store.backend import redact
+
+        return {"db_path": redact(self.db_path), "replaced_events": self.replaced_events, "status": self.status,
                 "error": self.error.to_dict() if self.error else None}
 
 
-def default_db_path(ws: Workspace, config: Config) -> Path | None:
+def default_db_path(ws: Workspace, config: Config) -> Path | str | None:
     """The SSOT's ``persistence.db_path`` (inside the workspace) if ``persistence.enabled``."""
     section = config.section("persistence")
     if not section.get("enabled", False):
         return None
-    return ws.resolve_inside(section.get("db_path", "data/treasure.db"), field="persistence.db_path",
-                             source=config.path)
+    configured = section.get("db_path", "data/treasure.db")
+    if is_pg_url(configured):
+        return str(configured)
+    return ws.resolve_inside(configured, field="persistence.db_path", source=config.path)
+
+
+def _where(db_path: Path | str) -> Path | str:
+    return str(db_path) if is_pg_url(db_path) else Path(db_path)
 
 
 def _preflight(prep: PreparedRun, writer: StoreWriter) -> int:
@@ -53,12 +62,12 @@ def _preflight(prep: PreparedRun, writer: StoreWriter) -> int:
     if state is None:
         return 0
     if not prep.request.overwrite:
-        raise StoreError("STORE_RUN_EXISTS", f"run {prep.run_id} is already in {writer.path} ({state.status}, "
-                         f"{state.events} events)", path=str(writer.path), field="run_id")
+        raise StoreError("STORE_RUN_EXISTS", f"run {prep.run_id} is already in {writer.label} ({state.status}, "
+                         f"{state.events} events)", path=writer.label, field="run_id")
     return writer.delete_run(prep.run_id)
 
 
-def run_stored(request: RunRequest, db_path: Path | None = None, *,
+def run_stored(request: RunRequest, db_path: Path | str | None = None, *,
                use_ssot_default: bool = True) -> tuple[RunResult, StoreOutcome | None]:
     """Run like :func:`treasure.engine.run`, storing into ``db_path`` (or the SSOT's DB if enabled).
 
@@ -86,12 +95,12 @@ def run_stored(request: RunRequest, db_path: Path | None = None, *,
         result = engine.execute_run(prep)
         sink: StoreSink | None = holder.get("sink")
         if sink is not None and sink.failed is not None:
-            return result, StoreOutcome(Path(db_path), replaced, "running", sink.failed)
+            return result, StoreOutcome(_where(db_path), replaced, "running", sink.failed)
         try:
             recorded = writer.record_reports(result.run_id, result.court, result.eqs,
                                              contracts=Contracts(prep.workspace.truth_dir))
         except StoreError as exc:
-            return result, StoreOutcome(Path(db_path), replaced, "running", exc)
-        return result, StoreOutcome(Path(db_path), replaced, recorded.status)
+            return result, StoreOutcome(_where(db_path), replaced, "running", exc)
+        return result, StoreOutcome(_where(db_path), replaced, recorded.status)
     finally:
         writer.close()

@@ -8,7 +8,6 @@ persist gate checks), and replay can start from the DB alone.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -18,9 +17,8 @@ import orjson
 from treasure.canonical import canonical_bytes, drop_paths
 from treasure.jsonio import atomic_write_bytes
 from treasure.store import schema
-from treasure.store import schema
-from treasure.store.connection import open_db, open_readonly
-from treasure.store.errors import StoreError, translate
+from treasure.store.backend import Db, connect, db_errors
+from treasure.store.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -47,17 +45,14 @@ _RUN_COLUMNS = ("run_id, status, events, last_hash, end_seq, end_status, start_h
 
 
 class StoreReader:
-    """Read-only access to a run DB (the file must exist and be a Treasure DB)."""
+    """Read-only access to a run DB (the file must exist and be a Treasure DB, or the
+    ``postgresql://`` URL name a Treasure store; there one snapshot serves every read)."""
 
-    def __init__(self, path: Path | str, *, conn: sqlite3.Connection | None = None) -> None:
-        self.path = Path(path)
-        if conn is None:
-            # readers never write: read-only unless the schema must be migrated first
-            conn = open_readonly(self.path)
-            if schema.pending(conn):
-                conn.close()
-                conn = open_db(self.path, create=False, migrate=True)
-        self.conn = conn
+    def __init__(self, path: Path | str, *, conn: Db | None = None) -> None:
+        self.path: Path | str = path if isinstance(path, str) and "://" in path else Path(path)
+        # readers never write: read-only unless the schema must be migrated first
+        self.conn = conn if conn is not None else connect(self.path, write=False)
+        self.label = self.conn.label
 
     def close(self) -> None:
         self.conn.close()
@@ -68,11 +63,17 @@ class StoreReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _query(self, sql: str, params: Sequence[Any] = (), *, doing: str) -> sqlite3.Cursor:
+    def _query(self, sql: str, params: Sequence[Any] = (), *, doing: str) -> Any:
         try:
             return self.conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path, doing=doing) from exc
+        except db_errors() as exc:
+            raise self.conn.translate(exc, doing=doing) from exc
+
+    def _stream(self, sql: str, params: Sequence[Any] = (), *, doing: str) -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from self.conn.stream(sql, params)
+        except db_errors() as exc:
+            raise self.conn.translate(exc, doing=doing) from exc
 
     # runs -------------------------------------------------------------------------------------
     def runs(self) -> list[RunRow]:
@@ -87,20 +88,16 @@ class StoreReader:
     def run(self, run_id: str) -> RunRow:
         found = self.find(run_id)
         if found is None:
-            raise StoreError("STORE_RUN_UNKNOWN", f"run {run_id} is not in {self.path}", path=str(self.path),
+            raise StoreError("STORE_RUN_UNKNOWN", f"run {run_id} is not in {self.label}", path=self.label,
                              field="run_id")
         return found
 
     # events -----------------------------------------------------------------------------------
     def iter_lines(self, run_id: str) -> Iterator[tuple[int, bytes]]:
         """``(seq, canonical line without newline)`` in seq order."""
-        cursor = self._query("SELECT seq, line FROM events WHERE run_id = ? ORDER BY seq", (run_id,),
-                             doing=f"reading events of run {run_id}")
-        try:
-            for seq, line in cursor:
-                yield seq, line.encode("utf-8")
-        except sqlite3.Error as exc:
-            raise translate(exc, self.path, doing=f"reading events of run {run_id}") from exc
+        for seq, line in self._stream("SELECT seq, line FROM events WHERE run_id = ? ORDER BY seq", (run_id,),
+                                      doing=f"reading events of run {run_id}"):
+            yield seq, line.encode("utf-8")
 
     def iter_events(self, run_id: str) -> Iterator[dict[str, Any]]:
         for _, line in self.iter_lines(run_id):
@@ -111,8 +108,8 @@ class StoreReader:
         row = self._query("SELECT line FROM events WHERE run_id = ? AND seq = 0", (run_id,),
                           doing=f"reading run_start of {run_id}").fetchone()
         if row is None:
-            raise StoreError("STORE_RUN_UNKNOWN", f"run {run_id} has no run_start in {self.path}",
-                             path=str(self.path), field="run_id")
+            raise StoreError("STORE_RUN_UNKNOWN", f"run {run_id} has no run_start in {self.label}",
+                             path=self.label, field="run_id")
         return orjson.loads(row[0])
 
     def export(self, run_id: str, dest: Path | str) -> int:
@@ -138,7 +135,7 @@ class StoreReader:
         wanted = None if run_ids is None else set(run_ids)
         for table, order in schema.TABLES:
             out = []
-            for row in self._query(f"SELECT * FROM {table} ORDER BY {order}", doing=f"dumping {table}"):
+            for row in self._stream(f"SELECT * FROM {table} ORDER BY {order}", doing=f"dumping {table}"):
                 if wanted is not None and row[0] not in wanted:
                     continue
                 row = list(row)
@@ -149,7 +146,7 @@ class StoreReader:
                     row = [row[0], row[1], doc]
                 out.append(row)
             tables[table] = out
-        return canonical_bytes({"schema_version": schema.user_version(self.conn), "tables": tables})
+        return canonical_bytes({"schema_version": self.conn.user_version(), "tables": tables})
 
     def dump_sha256(self, **kwargs: Any) -> str:
         return hashlib.sha256(self.dump(**kwargs)).hexdigest()

@@ -40,7 +40,12 @@ class Migration:
 
     @property
     def sha256(self) -> str:
+        """Of the SQL as written here: the same in ``schema_migrations`` of every backend."""
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+    def statements(self) -> list[str]:
+        """The migration's statements, one by one (each backend runs them in one transaction)."""
+        return [s.strip() for s in self.sql.split(";") if s.strip()]
 
 
 _V1 = """
@@ -174,10 +179,9 @@ def apply(conn: sqlite3.Connection, migration: Migration) -> None:
     ``executescript`` would commit on its own, so statements run one by one inside an explicit
     transaction, and ``user_version`` moves in the same transaction as the tables it describes.
     """
-    statements = [s.strip() for s in migration.sql.split(";") if s.strip()]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in statements:
+        for statement in migration.statements():
             conn.execute(statement)
         if migration.version == 1:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")

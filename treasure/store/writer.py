@@ -19,7 +19,6 @@ finished that is not: the engine writes reports after its sinks close, hence thi
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -28,8 +27,8 @@ import orjson
 
 from treasure.canonical import canonical_bytes, drop_paths
 from treasure.store import rows
-from treasure.store.connection import open_db
-from treasure.store.errors import StoreError, translate
+from treasure.store.backend import Db, connect, db_errors, integrity_errors
+from treasure.store.errors import StoreError
 
 if TYPE_CHECKING:  # pragma: no cover
     from treasure.contracts import Contracts
@@ -68,34 +67,36 @@ class RecordResult:
 class StoreWriter:
     """Idempotent writes into one run DB. Not thread-safe; one writer per process and DB."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, *,
+    def __init__(self, conn: Db, path: Path | str, *,
                  fault: Callable[[str], None] | None = None) -> None:
         self.conn = conn
         self.path = path
+        self.label = conn.label  # printable (a URL without its password)
         self._fault = fault
         self._in_txn = False
         self._states: dict[str, RunState | None] = {}
 
     @classmethod
     def open(cls, path: Path | str, *, fault: Callable[[str], None] | None = None) -> "StoreWriter":
-        """Open or create the DB at ``path`` (migrating it) for writing.
+        """Open or create the DB at ``path`` (a file, or a ``postgresql://`` URL; migrating it) for writing.
 
         ``fault`` is the engine's fault hook (:mod:`treasure.faults`): it is called with
         ``"db_commit"`` before every commit, so crash drills can kill or fail a run right there.
         """
-        conn = open_db(path, create=True)
-        conn.execute("PRAGMA synchronous = FULL")
-        # a 64 MiB page cache keeps a large ingest transaction from spilling pages to the WAL twice
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        return cls(conn, Path(path), fault=fault)
+        conn = connect(path, write=True, create=True)
+        if conn.kind == "sqlite":
+            conn.execute("PRAGMA synchronous = FULL")
+            # a 64 MiB page cache keeps a large ingest transaction from spilling pages to the WAL twice
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        return cls(conn, path if isinstance(path, str) and conn.kind != "sqlite" else Path(path), fault=fault)
 
     # transactions -----------------------------------------------------------------------------
     def _begin(self) -> None:
         if not self._in_txn:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise translate(exc, self.path, doing="starting a write") from exc
+                self.conn.begin_write()
+            except db_errors() as exc:
+                raise self.conn.translate(exc, doing="starting a write") from exc
             self._in_txn = True
             self._states.clear()  # another process may have written since our last transaction
 
@@ -111,21 +112,21 @@ class StoreWriter:
         try:
             if self._fault is not None:
                 self._fault("db_commit")
-            self.conn.execute("COMMIT")
+            self.conn.commit()
         except OSError as exc:
             self.rollback()
             raise StoreError("STORE_IO", f"committing to the database failed: {exc.strerror or exc}",
-                             path=str(self.path)) from exc
-        except sqlite3.Error as exc:
+                             path=self.label) from exc
+        except db_errors() as exc:
             self.rollback()
-            raise translate(exc, self.path, doing="committing") from exc
+            raise self.conn.translate(exc, doing="committing") from exc
         self._in_txn = False
 
     def rollback(self) -> None:
         if self._in_txn:
             try:
-                self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
+                self.conn.rollback()
+            except db_errors():
                 pass
             self._in_txn = False
         self._states.clear()
@@ -136,7 +137,11 @@ class StoreWriter:
 
     # reading back -----------------------------------------------------------------------------
     def state(self, run_id: str) -> RunState | None:
+        """How far ``run_id``'s stored chain reaches. Inside a write transaction the run is locked
+        first (PostgreSQL: until the transaction ends), so the answer stays true while we write."""
         if run_id not in self._states:
+            if self._in_txn:
+                self.conn.lock_run(run_id)
             row = self.conn.execute("SELECT status, events, last_hash, end_seq FROM runs WHERE run_id = ?",
                                     (run_id,)).fetchone()
             self._states[run_id] = None if row is None else RunState(run_id, row[0], row[1], row[2], row[3])
@@ -174,13 +179,13 @@ class StoreWriter:
         except StoreError:
             self.rollback()
             raise
-        except sqlite3.IntegrityError as exc:
+        except integrity_errors() as exc:
             self.rollback()
             raise StoreError("STORE_CONFLICT", f"run {run_id}: rows of events {first}..{first + len(events) - 1} "
-                             f"violate a constraint ({exc})", path=str(self.path)) from exc
-        except sqlite3.Error as exc:
+                             f"violate a constraint ({exc})", path=self.label) from exc
+        except db_errors() as exc:
             self.rollback()
-            raise translate(exc, self.path, doing=f"writing events of run {run_id}") from exc
+            raise self.conn.translate(exc, doing=f"writing events of run {run_id}") from exc
         return stats
 
     @staticmethod
@@ -207,11 +212,11 @@ class StoreWriter:
                 break
             if stored.encode("utf-8") != lines[seq - first]:
                 raise StoreError("STORE_CONFLICT", f"run {run_id} seq {seq}: the DB holds a different event "
-                                 "under this key; refusing to overwrite it", path=str(self.path), field="seq")
+                                 "under this key; refusing to overwrite it", path=self.label, field="seq")
             expected += 1
         if expected != first + len(lines):
             raise StoreError("STORE_GAP", f"run {run_id}: stored event seq {expected} is missing "
-                             "(the DB was edited)", path=str(self.path), field="seq",
+                             "(the DB was edited)", path=self.label, field="seq",
                              hint="run `treasure db check`; restore the DB from a backup")
 
     def _append(self, run_id: str, state: RunState | None, events: list[dict[str, Any]],
@@ -227,11 +232,11 @@ class StoreWriter:
             if state.status != "running":
                 raise StoreError("STORE_CONFLICT", f"run {run_id} is stored as {state.status} with "
                                  f"{state.events} events; refusing to append seq {first['seq']}",
-                                 path=str(self.path), field="seq")
+                                 path=self.label, field="seq")
             if first["prev"] != state.last_hash:
                 raise StoreError("STORE_CONFLICT", f"run {run_id} seq {first['seq']} does not continue the "
                                  "stored chain (its prev differs from the stored last hash)",
-                                 path=str(self.path), field="prev")
+                                 path=self.label, field="prev")
         try:
             event_rows = [rows.event_row(e, line) for e, line in zip(events, lines)]
             derived = rows.derive(events)
@@ -240,10 +245,9 @@ class StoreWriter:
                              f"({exc})", hint="validate the log with `treasure verify`-style checks; events "
                              "must match truth/") from exc
         conn = self.conn
-        conn.executemany(rows.insert_sql("events"), event_rows)
+        conn.insert_rows("events", rows.EVENT_COLUMNS, event_rows)
         for table in ("orders", "fills", "positions"):
-            if derived[table]:
-                conn.executemany(rows.insert_sql(table), derived[table])
+            conn.insert_rows(table, rows.COLUMNS[table], derived[table])
         last = events[-1]
         end_seq, end_status = state.end_seq, None
         for event in reversed(events):
@@ -279,13 +283,14 @@ class StoreWriter:
         self.commit()
         self._begin()
         try:
+            self.conn.lock_run(run_id)
             row = self.conn.execute("SELECT events FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             for table in ("reports", "positions", "fills", "orders", "events", "runs"):
                 self.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             self.commit(durable=True)
-        except sqlite3.Error as exc:
+        except db_errors() as exc:
             self.rollback()
-            raise translate(exc, self.path, doing=f"deleting run {run_id}") from exc
+            raise self.conn.translate(exc, doing=f"deleting run {run_id}") from exc
         self._states.pop(run_id, None)
         return 0 if row is None else int(row[0])
 
@@ -327,7 +332,7 @@ class StoreWriter:
                                      "last stored event is not a run_end saying so", field="status")
             if state.status not in ("running", status):
                 raise StoreError("STORE_CONFLICT", f"run {run_id} is stored as {state.status}, the report says "
-                                 f"{status}", path=str(self.path), field="status")
+                                 f"{status}", path=self.label, field="status")
             inserted = sum(self._put_report(run_id, name, doc, contracts)
                            for name, doc in zip(REPORT_NAMES, (court, eqs)))
             self.conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
@@ -335,9 +340,9 @@ class StoreWriter:
         except StoreError:
             self.rollback()
             raise
-        except sqlite3.Error as exc:
+        except db_errors() as exc:
             self.rollback()
-            raise translate(exc, self.path, doing=f"storing the reports of run {run_id}") from exc
+            raise self.conn.translate(exc, doing=f"storing the reports of run {run_id}") from exc
         return RecordResult(status, inserted)
 
     def _put_report(self, run_id: str, name: str, doc: Mapping[str, Any], contracts: "Contracts | None") -> bool:
@@ -351,7 +356,7 @@ class StoreWriter:
         stored = orjson.loads(row[0])
         if canonical_bytes(drop_paths(stored, volatile)) != canonical_bytes(drop_paths(dict(doc), volatile)):
             raise StoreError("STORE_CONFLICT", f"run {run_id}: the DB holds a different {name}; refusing to "
-                             "overwrite it", path=str(self.path), field=name)
+                             "overwrite it", path=self.label, field=name)
         return False
 
 
