@@ -112,8 +112,8 @@ def _recon_workspace(treasure_run: Any, treasure_workspace: Any, sessions: Any, 
     shutil.copytree(sessions.folder, root / relative, ignore=shutil.ignore_patterns("runs"))
     ws = Workspace.at(root)
     ws.logs_dir.mkdir(parents=True)
-    for part in source.log_parts(treasure_run.run_id):
-        shutil.copy2(part, ws.logs_dir / part.name)
+    for log_part in source.log_parts(treasure_run.run_id):
+        shutil.copy2(log_part, ws.logs_dir / log_part.name)
     return ws
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import orjson
 
@@ -76,7 +76,7 @@ def compare_documents(expected: Any, actual: Any, *, volatile: Iterable[str] = (
     return Comparison(False, "\n".join(lines) or "documents differ", full)
 
 
-def _events(source: Path | Sequence[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+def _events(source: Path | Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     if isinstance(source, (str, Path)):
         from treasure.eventlog import read_events
 
@@ -84,7 +84,7 @@ def _events(source: Path | Sequence[dict[str, Any]]) -> Iterable[dict[str, Any]]
     return source
 
 
-def compare_event_logs(expected: Path | Sequence[dict[str, Any]], actual: Path | Sequence[dict[str, Any]], *,
+def compare_event_logs(expected: Path | Iterable[dict[str, Any]], actual: Path | Iterable[dict[str, Any]], *,
                        drop: Iterable[str] = (), max_events: int = 5, max_lines: int = 12) -> Comparison:
     """Compare two event logs event by event in canonical form (streaming for files).
 
@@ -97,14 +97,13 @@ def compare_event_logs(expected: Path | Sequence[dict[str, Any]], actual: Path |
     details: list[str] = []
     differing = 0
     count = 0
-    sentinel = object()
     while True:
-        a = next(left_iter, sentinel)
-        b = next(right_iter, sentinel)
-        if a is sentinel and b is sentinel:
+        a = next(left_iter, None)  # events are dicts: None marks the end of a log
+        b = next(right_iter, None)
+        if a is None and b is None:
             break
-        if a is sentinel or b is sentinel:
-            missing = "expected" if a is sentinel else "actual"
+        if a is None or b is None:
+            missing = "expected" if a is None else "actual"
             lines.append(f"event #{count}: only in {'actual' if missing == 'expected' else 'expected'} "
                          f"(log lengths differ)")
             differing += 1

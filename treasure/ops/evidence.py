@@ -160,7 +160,7 @@ def read_recon(ws: Workspace, run_id: str, *, latest_run: str | None = None) -> 
 
     log_id = recon_log_id(run_id)
     segments = run_segments(ws, log_id) if log_id is not None else []
-    if segments:
+    if log_id is not None and segments:
         by_code: dict[str, int] = {}
         orders: set[str] = set()
         first_hash = None
@@ -192,7 +192,7 @@ def read_recon(ws: Workspace, run_id: str, *, latest_run: str | None = None) -> 
     items = doc.get("mismatches")
     if not isinstance(items, list):
         return ReconState(run_id, source="report", problem="unexpected shape: no 'mismatches' list")
-    by_code: dict[str, int] = {}
+    by_code = {}
     for item in items:
         code = str(item.get("code", "UNKNOWN")) if isinstance(item, dict) else "UNKNOWN"
         by_code[code] = by_code.get(code, 0) + 1
@@ -261,8 +261,8 @@ def read_lock(ws: Workspace) -> LockState:
     try:
         from treasure import lock as lock_mod
     except ImportError:
-        lock_mod = None
-    if lock_mod is not None:
+        pass  # read the SSOT's hash only (below)
+    else:
         try:
             lock = lock_mod.read_lock(ws)
         except TreasureError as exc:
@@ -334,8 +334,8 @@ def check_db(path: Path, *, full: bool = False) -> tuple[bool, str]:
     try:
         from treasure.store import open_readonly
     except ImportError:
-        open_readonly = None
-    if open_readonly is not None:
+        pass
+    else:
         try:
             open_readonly(path).close()
         except TreasureError as exc:

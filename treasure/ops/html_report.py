@@ -178,7 +178,9 @@ def build_html(ws: Workspace, run_id: str) -> str:
         equity_svg = drawdown_svg = ""
         plot_note = f"{exc.code}: {exc.message}"
 
-    fills, risk, days = [], [], []
+    fills: list[list[Any]] = []
+    risk: list[list[Any]] = []
+    days: list[list[Any]] = []
     counts = {"fills": 0, "risk": 0}
     wanted = EventFilter(types=("order_filled", "limit_exceeded", "daily_loss_limit", "halt", "day_end"))
     for hit in iter_events(ws, run_id, wanted):

@@ -181,10 +181,10 @@ def _kind(p: Perturbation) -> str:
     return p.__name__.split("(")[0]
 
 
-_PRICE = [shift_price(9.0), shift_price(25.0), shift_price(-12.0)]
-_FEE = [change_fee(factor=1.5), change_fee(add=0.05), change_fee(factor=0.5)]
-_MISSING = [drop_fill, extra_fill, drop_order]
-_STATE = [state_working, state_cancelled]
+_PRICE: list[Perturbation] = [shift_price(9.0), shift_price(25.0), shift_price(-12.0)]
+_FEE: list[Perturbation] = [change_fee(factor=1.5), change_fee(add=0.05), change_fee(factor=0.5)]
+_MISSING: list[Perturbation] = [drop_fill, extra_fill, drop_order]
+_STATE: list[Perturbation] = [state_working, state_cancelled]
 
 #: name -> (description, perturbations)
 SESSIONS: dict[str, tuple[str, list[Perturbation]]] = {
