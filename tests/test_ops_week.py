@@ -314,7 +314,6 @@ def day3_halt_drill(op: Operator, yesterday: str) -> str:
     op.pre_clean()
 
     run3 = op.clean_run(103)
-    op.gates("e2", "events")
     op.post(run3)
     op.eod()
     return run3
@@ -326,7 +325,6 @@ def day4_corrupted_line(op: Operator) -> str:
     run4 = op.clean_run(104)
     log = op.ws / "logs" / "events" / f"run_{run4}.jsonl"
     original = log.read_bytes()
-    op.gates("events")
 
     # a disk/editor accident: one event's payload changes, the JSON stays valid
     lines = original.splitlines(keepends=True)
@@ -428,13 +426,17 @@ def day6_unapproved_ssot(op: Operator) -> str:
     doc6 = op.json("run", "--db", "--seed", 106, "--overwrite")
     assert doc6["run_id"] == run6 and doc6["ssot_approved"] is False and doc6["ssot_unapproved"] == ["spec/ssot.json"]
     assert op.run_entry(run6)["status"] == "complete"
+    # ... and the court report keeps the fact
+    court = json.loads((op.ws / "reports" / "runs" / run6 / "court_report.json").read_text())
+    unapproved = [f for f in court["findings"] if f["code"] == "SSOT_UNAPPROVED"]
+    assert unapproved and "spec/ssot.json" in unapproved[0]["message"], court["findings"]
 
     # reviewed with risk: approved; everything is clean again
     op.do("ssot", "approve")
     op.do("ssot", "check")
     op.do("ssot", "diff")
     assert op.status()["ssot"]["matches"] is True
-    op.gates("e2", "events")
+    op.gates("e2")
     op.pre_clean()
     op.post(run6)
     op.eod()
@@ -462,6 +464,15 @@ def day7_weekly_review(op: Operator, week: list[str], escalated: str) -> None:
     latest = op.gates_latest()
     for gate in ("e2", "events", "determinism"):
         assert latest[gate]["outcome"] == "passed" and latest[gate]["escalate"] is False, (gate, latest[gate])
+    history = {g["gate"]: g for g in op.json("gates", "history")["gates"]}
+    # every gate session of the week, `resume`'s included: e2 on days 1, 2 (resume), 3 (twice: after
+    # the archive, and resume), 6 (failing while unapproved, then passing) and 7; events on days 1,
+    # 4 (failing on the corrupted line, then passing), 5 and 7; determinism only behind the resumes
+    expected = {"e2": (7, 6, 1), "events": (5, 4, 1), "determinism": (2, 2, 0)}
+    for gate, (runs, passed, failed) in expected.items():
+        got = history[gate]
+        assert (got["runs"], got["outcomes"]["passed"], got["outcomes"]["failed"]) == (runs, passed, failed), (gate, got)
+        assert got["consecutive_failures"] == 0 and got["escalate"] is False and got["duration_s"]["max"] > 0, got
     timings = op.json("timings")["timings"]
     assert {t["name"] for t in timings if t["source"] == "gate"} >= {"e2", "events", "determinism"}, timings
     timed_runs = {t["name"] for t in timings if t["source"] == "run"}
@@ -479,16 +490,20 @@ def day7_weekly_review(op: Operator, week: list[str], escalated: str) -> None:
     out, _ = op.do("events", "*", "--level", "CRITICAL", "--count-by", "event_type")
     assert "halt" in out, out
 
-    # monthly "test disaster recovery": an archived run back into logs/events, replayed from events
-    op.do("archive", "--verify")
-    op.do("archive", "--restore", week[0])
-    assert f"run_{week[0]}.jsonl" in op.live_logs()
-    out, _ = op.do("replay", week[0], "--from", "events")
-    assert "replay identical" in out, out
-
     op.post(run7)
     op.eod()
     assert len(op.backups()) == 7, f"one DB backup per day expected: {op.backups()}"
+
+    # monthly "test disaster recovery": the archives verify; an archived run goes back into
+    # logs/events and replays identically from its events. (Today's run: a run from before day 6's
+    # approved SSOT change does not replay identically, pinned below as
+    # test_replay_is_identical_across_an_approved_ssot_change.)
+    op.do("archive", "--verify")
+    op.do("archive", "--restore", run7)
+    assert op.live_logs() == [f"run_{run7}.jsonl"], op.live_logs()
+    out, _ = op.do("replay", run7, "--from", "events")
+    assert "replay identical" in out, out
+    assert op.run_entry(run7)["location"] == "logs"
 
     st = op.status()
     assert st["emergency"]["halted"] is False and st["alerts"]["pending"] == 0 and st["ssot"]["matches"] is True
@@ -507,3 +522,58 @@ def test_an_operators_week(cli: CLI, tmp_path: Path) -> None:
     run5 = day5_rotation(op)
     run6 = day6_unapproved_ssot(op)
     day7_weekly_review(op, [run1, run2, run3, run4, run5, run6], escalated)
+
+
+# ====================================================================== pinned product gaps
+# Each test states what the week needed and did not get. `strict=True`: once the owner fixes it the
+# test XPASSes, fails, and the mark must go (and the scenario above can use the command directly).
+def test_a_fresh_workspace_starts_approved(cli: CLI, tmp_path: Path) -> None:
+    """Day 0 of any operator: `treasure init` must give a workspace whose `checklist pre` can pass,
+    so the packaged spec/ssot.lock must cover the packaged spec/ and truth/. Fails whenever a change
+    to spec/ or truth/ lands without re-approving the repository's lock (`treasure ssot approve`
+    in the repository root, by the integrator)."""
+    ws = tmp_path / "ws"
+    assert cli("init", ws)[0] == 0
+    code, out, err = cli("-w", ws, "ssot", "check")
+    assert code == 0, f"a fresh `treasure init` workspace is not approved: re-approve spec/ssot.lock\n{out}{err}"
+
+
+@pytest.mark.xfail(strict=True, reason="verify --json in-process (main() with a replaced sys.stderr, as under "
+                   "capsys or any embedding) is an internal error, exit 1: verify passes stdout=sys.stderr to "
+                   "subprocess.run, which needs a real fileno: cli/commands/verify.py")
+def test_verify_json_works_in_process(cli: CLI, tmp_path: Path) -> None:
+    op = week_workspace(cli, tmp_path)
+    op.clean_run(1)
+    doc = op.json("verify", "e2")
+    assert doc["status"] == "passed" and [g["name"] for g in doc["gates"]] == ["e2"]
+
+
+@pytest.mark.xfail(strict=True, reason="replay across an approved SSOT change differs: the engine's new "
+                   "SSOT_UNAPPROVED court finding (engine/loop.py, from treasure.lock.approval_state of the "
+                   "workspace at run time) is not an input of the run; the replay workspace runs the run_start "
+                   "snapshot against today's lock, so a run made before an approved change gains the finding "
+                   "and one made while unapproved loses it: court_report DIFFER, exit 2: engine (+ replay)")
+def test_replay_is_identical_across_an_approved_ssot_change(cli: CLI, tmp_path: Path) -> None:
+    op = week_workspace(cli, tmp_path)
+    run_id = op.clean_run(1)
+    ssot = op.ws / "spec" / "ssot.json"
+    doc = json.loads(ssot.read_text())
+    doc["risk"]["daily_loss_limit_usd"] = 1400
+    ssot.write_text(json.dumps(doc, indent=2) + "\n")
+    op.do("ssot", "approve")
+    out, _ = op.do("replay", run_id, "--from", "events")
+    assert "replay identical" in out
+
+
+@pytest.mark.xfail(strict=True, reason="no command puts a run's event log back from the DB: `db export RUN -o "
+                   "logs/events/run_RUN.jsonl` is OUT_PROTECTED even when that log is missing, `db restore` "
+                   "replaces the whole DB, and diagnose's LOG_BROKEN action ('restore it from archive/ or the "
+                   "DB') names no command: cli/db (+ ops/diagnose action text)")
+def test_a_run_log_can_be_restored_from_the_db_by_a_command(cli: CLI, tmp_path: Path) -> None:
+    op = week_workspace(cli, tmp_path)
+    run_id = op.clean_run(4)
+    log = op.ws / "logs" / "events" / f"run_{run_id}.jsonl"
+    original = log.read_bytes()
+    log.rename(tmp_path / "quarantined.jsonl")  # the broken log, moved aside by the operator
+    op.do("db", "export", run_id, "-o", log)
+    assert log.read_bytes() == original
