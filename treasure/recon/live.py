@@ -155,7 +155,8 @@ class _Validators:
         found = first_error(self.slow[kind], doc)
         if found is None:  # the two validators disagree: trust the stricter message
             return "(root)", f"{kind} message does not match its schema"
-        if found.validator == "required" and isinstance(found.instance, dict):
+        if found.validator == "required" and isinstance(found.instance, dict) \
+                and isinstance(found.validator_value, list):
             missing = [name for name in found.validator_value if name not in found.instance]
             if missing:
                 return missing[0], f"{kind} message: missing required field {missing[0]!r}"
@@ -220,8 +221,8 @@ def parse_live(data: bytes, *, path: str = "<live>", time_window_ms: int, strict
         if error is not None:
             problem(number, *error)
             continue
-        kind = doc.get("type") if type(doc) is dict else None
-        check = fast.get(kind)  # type: ignore[arg-type]
+        kind = doc.get("type", "") if type(doc) is dict else ""  # "" is no message type: fails below
+        check = fast.get(kind)
         try:
             if check is None:
                 raise fastjsonschema.JsonSchemaException("unknown type")
