@@ -69,8 +69,13 @@ def test_diagnose_events_and_replay_read_the_archived_log(archived: tuple[Worksp
 
 def test_a_command_that_needs_the_file_on_disk_names_the_restore(archived: tuple[Workspace, str], cli: CLI) -> None:
     ws, run_id = archived
-    code, out, err = cli("db", "ingest", "--run", run_id, "--workspace", ws.root)
-    assert code == 2 and f"treasure archive --restore {run_id}" in err, err
+    for command in (("db", "ingest", "--run", run_id), ("recon", run_id)):
+        code, out, err = cli(*command, "--workspace", ws.root)
+        assert code == 2 and f"treasure archive --restore {run_id}" in err, (command, err)
+    code, out, err = cli("archive", "--restore", run_id, "--workspace", ws.root)
+    assert code == 0 and ws.event_log(run_id).exists(), out + err
+    code, out, err = cli("recon", run_id, "--workspace", ws.root)
+    assert "archive --restore" not in err
 
 
 def _status(gates: Any, name: str) -> str | None:
