@@ -44,6 +44,7 @@ def treasure_gates() -> "Sequence[GateSpec | tuple[str, str]]":
     line, shown in the gate summary and in ``evidence/gates.json``. Every implementation is called
     and the results merged; declaring a name twice with different descriptions is an error.
     """
+    raise NotImplementedError  # a specification: pluggy calls the implementations, never this body
 
 
 @hookspec

@@ -134,11 +134,11 @@ class StoreReader:
         tables: dict[str, list[list[Any]]] = {}
         wanted = None if run_ids is None else set(run_ids)
         for table, order in schema.TABLES:
-            out = []
-            for row in self._stream(f"SELECT * FROM {table} ORDER BY {order}", doing=f"dumping {table}"):
-                if wanted is not None and row[0] not in wanted:
+            out: list[list[Any]] = []
+            for raw in self._stream(f"SELECT * FROM {table} ORDER BY {order}", doing=f"dumping {table}"):
+                if wanted is not None and raw[0] not in wanted:
                     continue
-                row = list(row)
+                row = list(raw)
                 if table == "reports":
                     doc = orjson.loads(row[2])
                     if volatile:
