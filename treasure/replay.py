@@ -88,7 +88,7 @@ def _link(src: Path, dest: Path) -> None:
 
 
 # gathering the recorded evidence ---------------------------------------------------------------
-def _recorded_from_db(db_path: Path, run_id: str, scratch: Path) -> Recorded:
+def _recorded_from_db(db_path: Path | str, run_id: str, scratch: Path) -> Recorded:
     from treasure.store.reader import StoreReader
 
     with StoreReader(db_path) as reader:
@@ -128,7 +128,7 @@ def _recorded_from_events(ws: Workspace, run_id: str, scratch: Path) -> Recorded
 
 
 def load_recorded(ws: Workspace, run_id: str, source: Source, scratch: Path, *,
-                  db_path: Path | None = None) -> Recorded:
+                  db_path: Path | str | None = None) -> Recorded:
     """Gather the recorded log (verified) and reports of ``run_id`` from the DB or the log files."""
     if source == "db":
         if db_path is None:
@@ -256,7 +256,7 @@ def _same_bytes(a: Path, b: Path) -> bool:
                 return True
 
 
-def replay(ws: Workspace, run_id: str, *, source: Source = "events", db_path: Path | None = None,
+def replay(ws: Workspace, run_id: str, *, source: Source = "events", db_path: Path | str | None = None,
            new_run_id: str | None = None, keep: bool = False, allow_strategy_change: bool = False) -> ReplayResult:
     """Re-run ``run_id`` from its recorded inputs and compare; see the module docstring.
 
