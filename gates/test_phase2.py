@@ -21,7 +21,6 @@ a cent, far above float noise.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -179,7 +178,9 @@ def test_equity_is_cash_plus_marked_position_at_every_bar(evidence):
     curve, court = evidence.curve, evidence.court
     shown = "equity.npy"
     problems: list[str] = []
-    digest = hashlib.sha256(evidence.curve_path.read_bytes()).hexdigest()
+    from treasure.digest import file_sha256
+
+    digest = file_sha256(evidence.curve_path)
     if digest != court["evidence"]["equity_curve_sha256"]:
         problems.append(f"{shown} hashes to {digest[:16]}…, but court_report.json field "
                         f"evidence.equity_curve_sha256 says {court['evidence']['equity_curve_sha256'][:16]}…")

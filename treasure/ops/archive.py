@@ -37,7 +37,7 @@ from treasure.canonical import canonical_bytes
 from treasure.errors import EventLogError, RunError, TreasureIOError
 from treasure.jsonio import atomic_write_json, fsync_dir
 from treasure.ops import OpsError
-from treasure.digest import file_sha256
+from treasure.digest import file_sha256, stream_sha256
 from treasure.locks import LockBusy, run_lock, workspace_log_lock
 from treasure.logfiles import (
     ARCHIVE_PREFIX,
@@ -280,10 +280,7 @@ def _check_written(tar_path: Path, members: list[dict[str, Any]]) -> None:
                 handle = tar.extractfile(info)
                 if handle is None:
                     continue
-                digest = hashlib.sha256()
-                for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                    digest.update(chunk)
-                seen[info.name] = digest.hexdigest()
+                seen[info.name] = stream_sha256(handle)
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise OpsError("ARCHIVE_INVALID", f"the archive just written cannot be read back: {exc}",
                        path=str(tar_path)) from exc

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from treasure.digest import files_sha256
 from treasure.errors import TreasureIOError
 from treasure.jsonio import fsync_dir
 from treasure.ops import OpsError
@@ -78,28 +79,28 @@ def _stale_prefix_parts(ws: Workspace, segments: list[Segment]) -> list[Path] | 
         return None
     if first_live["seq"] > last_part["seq"]:
         return None
-    digest = hashlib.sha256()
-    total = 0
-    for part in parts:
-        assert part.path is not None
-        with open(part.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digest.update(chunk)
-                total += len(chunk)
-    prefix = hashlib.sha256()
-    with open(live.path, "rb") as handle:
-        remaining = total
-        while remaining > 0:
-            chunk = handle.read(min(_CHUNK, remaining))
-            if not chunk:
-                break
-            prefix.update(chunk)
-            remaining -= len(chunk)
-    if remaining == 0 and prefix.digest() == digest.digest():
-        return [p.path for p in parts if p.path is not None]
+    paths = [p.path for p in parts if p.path is not None]
+    total = sum(p.size for p in parts)
+    if live.size >= total:
+        with open(live.path, "rb") as handle:
+            if _prefix_sha256(handle, total) == files_sha256(paths):
+                return paths
     raise OpsError("ROTATE_CONFLICT", f"rotated parts of run {live.run_id} overlap its live log "
                    f"(live starts at seq {first_live['seq']}, last part ends at seq {last_part['seq']})",
                    path=ws.relative(live.path))
+
+
+def _prefix_sha256(handle: Any, total: int) -> str:
+    """Hex SHA-256 of the first ``total`` bytes of ``handle``."""
+    digest = hashlib.sha256()
+    remaining = total
+    while remaining > 0:
+        chunk = handle.read(min(_CHUNK, remaining))
+        if not chunk:
+            break
+        digest.update(chunk)
+        remaining -= len(chunk)
+    return digest.hexdigest()
 
 
 def rotate_run(ws: Workspace, run_id: str, max_bytes: int, *, include_open: bool = False) -> RotateResult:
