@@ -147,7 +147,8 @@ def handle_backup(args: argparse.Namespace) -> int:
                             hint="`treasure db backup -o backups/treasure-DATE.db` (the folder is created)")
     force = args.force or args.overwrite
     dest = out_target(ws.root, ws.resolve_cli, raw, force=force, field="--out" if args.out else "DEST",
-                      protected=[db], check_exists=False)  # backup_db refuses an existing file itself
+                      protected=[db] if isinstance(db, Path) else [],  # a postgresql:// URL is no file
+                      check_exists=False)  # backup_db refuses an existing file itself
     report = backup_db(db, dest, overwrite=force)
     events = sum(r["events"] for r in report.runs)
     emit(args, f"db backup: {ws.relative(db)} -> {ws.relative(dest)} ({len(report.runs)} run(s), {events} events; "
@@ -173,7 +174,8 @@ def handle_restore(args: argparse.Namespace) -> int:
 def handle_export(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     db = resolve_db(ws, args.db)
-    out = out_target(ws.root, ws.resolve_cli, args.out, force=args.force, protected=[db])
+    out = out_target(ws.root, ws.resolve_cli, args.out, force=args.force,
+                     protected=[db] if isinstance(db, Path) else [])
     with StoreReader(db) as reader:
         count = reader.export(check_run_id(args.run_id), out)
     emit(args, f"db export: run {args.run_id}: {count} events -> {ws.relative(out)}",
