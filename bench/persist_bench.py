@@ -30,6 +30,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +48,14 @@ from treasure.store.writer import CACHE_KIB
 from treasure.workspace import Workspace, init_workspace, pin_dataset
 
 RUN_ID = "bench"
+_INGEST = """
+import sys
+from pathlib import Path
+from treasure.contracts import Contracts
+from treasure.store import ingest_log
+db, truth, log, reports = sys.argv[1:]
+ingest_log(db, [Path(log)], contracts=Contracts(Path(truth)), reports_dir=Path(reports))
+"""
 
 
 def make_run(root: Path, n_bars: int) -> Workspace:
@@ -84,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, default=250_000, help="bars in the generated dataset (default 250000)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N per measurement (default 3)")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir, removed)")
+    parser.add_argument("--pg", action="store_true", help="add PostgreSQL rows: a throwaway server (tests/pg_server.py, "
+                        "fsync on) unless --pg-url")
+    parser.add_argument("--pg-url", metavar="URL", help="PostgreSQL server to use for the pg rows (a fresh database "
+                        "is created on it per measurement)")
     args = parser.parse_args(argv)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="persist-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -152,12 +165,63 @@ def main(argv: list[str] | None = None) -> int:
             db, fresh(db_dir, "backup.db"))), "online copy + check"))
         assert (db_dir / "export.jsonl").read_bytes() == log.read_bytes()
 
+        result2 = run(RunRequest(workspace=ws, run_id=RUN_ID + "2", seed=2, validate_events=False))
+        log2 = ws.event_log(result2.run_id)
+
+        def concurrent(target: Callable[[int], str], jobs: list[Path]) -> Callable[[int], None]:
+            def go(i: int) -> None:
+                db = target(i)
+                procs = [subprocess.Popen([sys.executable, "-c", _INGEST, str(db), str(ws.truth_dir), str(job),
+                                           str(ws.run_reports(job.name[4:-6]))]) for job in jobs]
+                assert all(p.wait() == 0 for p in procs)
+                assert check_store(db).ok
+            return go
+
+        results.append(("2 writers, 2 runs", best_of(args.repeat, concurrent(
+            lambda i: str(fresh(db_dir, "two.db")), [log, log2])), "2 processes; events/s counts both runs"))
+        server = None
+        if args.pg or args.pg_url:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from pg_server import PgServer, create_database
+
+            if args.pg_url:
+                admin = args.pg_url
+            else:
+                server = PgServer(fsync=True).start()
+                admin = server.url
+
+            def pg_sink(i: int) -> None:
+                writer = StoreWriter.open(create_database(admin))
+                for k in range(0, n, 2048):
+                    writer.write(events[k:k + 2048], lines[k:k + 2048])
+                    writer.commit(durable=False)
+                writer.close()
+
+            pg_db = create_database(admin)
+            results.append(("pg: store sink (live run)", best_of(args.repeat, pg_sink), "COPY per batch, 2048/commit"))
+            results.append(("pg: db ingest", best_of(args.repeat, lambda i: ingest_log(
+                pg_db if i == 0 else create_database(admin), [log], contracts=contracts,
+                reports_dir=ws.run_reports(RUN_ID))), "verify + COPY + reports, 1 transaction"))
+            results.append(("pg: db ingest again (no-op)", best_of(args.repeat, lambda i: ingest_log(
+                pg_db, [log], contracts=contracts, reports_dir=ws.run_reports(RUN_ID))), "every row compared"))
+            results.append(("pg: db check", best_of(args.repeat, lambda i: check_store(pg_db)),
+                            "snapshot + chain + rows + orphans"))
+            results.append(("pg: db backup (to SQLite)", best_of(args.repeat, lambda i: backup_db(
+                pg_db, fresh(db_dir, "pg-backup.db"))), "snapshot copy + check"))
+            results.append(("pg: 2 writers, 2 runs", best_of(args.repeat, concurrent(
+                lambda i: create_database(admin), [log, log2])), "2 processes; events/s counts both runs"))
+            results.append(("pg: 2 writers, same run", best_of(args.repeat, concurrent(
+                lambda i: create_database(admin), [log, log])), "serialised by the run lock; 2nd compares"))
+        if server is not None:
+            server.stop()
+
         print(f"\npython {platform.python_version()}, sqlite {sqlite3.sqlite_version}, {platform.machine()}, "
               f"{os.cpu_count()} cpu; best of {args.repeat}; DB size {db.stat().st_size / 1e6:.1f} MB\n")
         print(f"| {'step':<26} | {'seconds':>8} | {'events/s':>10} | note")
         print(f"|{'-' * 28}|{'-' * 10}|{'-' * 12}|{'-' * 28}")
         for name, seconds, note in results:
-            print(f"| {name:<26} | {seconds:>8.2f} | {n / seconds:>10,.0f} | {note}")
+            count = 2 * n if "2 runs" in name else n
+            print(f"| {name:<26} | {seconds:>8.2f} | {count / seconds:>10,.0f} | {note}")
         return 0
     finally:
         if not args.keep:

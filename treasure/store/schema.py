@@ -181,6 +181,9 @@ def apply(conn: sqlite3.Connection, migration: Migration) -> None:
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if user_version(conn) >= migration.version:  # another process applied it while we waited
+            conn.execute("COMMIT")
+            return
         for statement in migration.statements():
             conn.execute(statement)
         if migration.version == 1:
