@@ -154,15 +154,37 @@ def _dump(db: Path, run_id: str, volatile: dict[str, list[str]]) -> bytes:
         return reader.dump(volatile=volatile, run_ids=[run_id])
 
 
-@pytest.fixture(scope="module")
-def drill(treasure_workspace, tmp_path_factory) -> Drill:
+def _pg_database(url: str, tag: str) -> str:
+    """A fresh database on the server of ``url`` (TREASURE_TEST_PG_URL, a postgresql:// URL)."""
+    import os as _os
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"treasure_persist_{tag}_{_os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}".encode())
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'".encode())
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, "")).replace(":/" + name, ":///" + name) \
+        if not parts.netloc else urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+# the drills run on SQLite, and on PostgreSQL too when TREASURE_TEST_PG_URL names a server
+_BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TREASURE_TEST_PG_URL") else [])
+
+
+@pytest.fixture(scope="module", params=_BACKENDS)
+def drill(treasure_workspace, tmp_path_factory, request) -> Drill:
     from treasure.contracts import Contracts
     from treasure.faults import FaultPlan, injected
     from treasure.jsonio import read_json
     from treasure.store import backup_db
 
     ws = _drill_copy(treasure_workspace, tmp_path_factory.mktemp("persist") / "ws")
-    db = ws.data_dir / "drill.db"
+    db: Any = ws.data_dir / "drill.db"
+    if request.param == "postgresql":
+        db = _pg_database(os.environ["TREASURE_TEST_PG_URL"], "drill")
     code, out = cli("run", "--workspace", ws.root, "--run-id", BASE_RUN_ID, "--db", db, "-q")
     if code != 0:
         pytest.fail(f"persist: `treasure run --db` of the drill failed (exit {code}):\n{out}", pytrace=False)
