@@ -88,7 +88,8 @@ def test_passes_on_the_default_workspace(pytester, ws):
     result = run_gate(pytester, ws)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*treasure gates*", "determinism * passed *"])
-    assert not (ws.evidence_dir / "diffs").exists()
+    # the runbook reads the diff: after a pass it exists and is empty (the proof of no difference)
+    assert (ws.evidence_dir / "diffs" / "determinism_diff.txt").read_text() == ""
     assert not list(ws.logs_dir.glob("*")), "the gate's runs must happen in temporary copies"
 
 
