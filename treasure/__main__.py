@@ -1,3 +1,5 @@
+"""``python -m treasure``: the same as the ``treasure`` command."""
+
 import sys
 
 from treasure.cli.main import main
