@@ -234,7 +234,6 @@ def test_same_trades_pnl_drawdown_and_sharpe_as_the_peers(case: Case, tmp_path: 
     _compare(case, tmp_path, check_sharpe=case.calendar == "XNYS")
 
 
-@pytest.mark.xfail(strict=True, reason="exact quantities pending (H5): a full sell leaves a step behind")
 @pytest.mark.parametrize("case", DUST)
 def test_dust_sizes_close_every_trade_like_the_peers(case: Case, tmp_path: Path) -> None:
     _compare(case, tmp_path, check_sharpe=False)
