@@ -115,7 +115,9 @@ def _describe(entry: dict[str, Any]) -> str:
     if error is None:
         listing = "\n    ".join(entry["problems"][:10])
         more = f"\n    ... and {len(entry['problems']) - 10} more" if len(entry["problems"]) > 10 else ""
-        return f"run {entry['run_id']}: {len(entry['problems'])} problem(s):\n    {listing}{more}"
+        court = any("court_report.json" in problem for problem in entry["problems"])
+        source = "against its court report" if court else "from treasure_check_event"
+        return f"run {entry['run_id']}: {len(entry['problems'])} problem(s) {source}:\n    {listing}{more}"
     where = error["path"] or f"run {entry['run_id']}"
     if error["line"] is not None:
         where += f":{error['line']}"
