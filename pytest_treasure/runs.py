@@ -36,8 +36,10 @@ def _inside(root: Path, relative: str) -> Path | None:
     candidate = Path(relative)
     if candidate.is_absolute():
         return None
+    from treasure.workspace import is_inside  # the one containment rule
+
     resolved = (root / candidate).resolve()
-    return resolved if root in resolved.parents else None
+    return resolved if resolved != root and is_inside(root, resolved) else None
 
 
 def _copy_file(source_root: Path, dest_root: Path, relative: str) -> str | None:

@@ -93,14 +93,14 @@ def run_gate(pytester: pytest.Pytester, ws: Workspace, tamper: str | None = None
 
 def test_passes_on_the_default_run(pytester, ws):
     result = run_gate(pytester, ws)
-    result.assert_outcomes(passed=8)
-    result.stdout.fnmatch_lines(["phase2 * passed * 8 tests *"])
+    result.assert_outcomes(passed=9)
+    result.stdout.fnmatch_lines(["phase2 * passed * 9 tests *"])
     assert not list(ws.logs_dir.glob("*.jsonl")), "the run must happen in a temporary copy"
 
 
 def test_fails_on_a_tampered_equity_curve(pytester, ws):
     result = run_gate(pytester, ws, TAMPER_CURVE, "-k", "equity_is_cash")
-    result.assert_outcomes(failed=1, deselected=7)
+    result.assert_outcomes(failed=1, deselected=8)
     result.stdout.fnmatch_lines([
         "phase2: equity = cash + marked position: equity.npy hashes to *, but court_report.json field "
         "evidence.equity_curve_sha256 says * (and 1 more problem(s))",
@@ -111,7 +111,7 @@ def test_fails_on_a_tampered_equity_curve(pytester, ws):
 
 def test_fails_on_a_tampered_report_metric(pytester, ws):
     result = run_gate(pytester, ws, TAMPER_METRIC, "-k", "fees_and_pnl or recomputed")
-    result.assert_outcomes(failed=2, deselected=6)
+    result.assert_outcomes(failed=2, deselected=7)
     result.stdout.fnmatch_lines([
         "phase2: fees and PnL: court_report.json field metrics.fees_usd: *, but fsum of * order_filled fees gives *",
         "phase2: court metrics: court_report.json field metrics.fees_usd: *, recomputed from the events *",
@@ -120,7 +120,7 @@ def test_fails_on_a_tampered_report_metric(pytester, ws):
 
 def test_fails_on_an_order_with_no_terminal_state(pytester, ws):
     result = run_gate(pytester, ws, TAMPER_ORDER, "-k", "test_every_order_ends_in_exactly_one_terminal_state")
-    result.assert_outcomes(failed=1, deselected=7)
+    result.assert_outcomes(failed=1, deselected=8)
     result.stdout.fnmatch_lines(["phase2: order states: order o* (order_placed seq *, bar *): no terminal state "
                                  "(no filled, cancelled or rejected event); * of * filled"])
     result.stdout.fnmatch_lines(["phase2 * FAILED * 1/1 failed *order states: order o*no terminal state*"])
@@ -146,5 +146,5 @@ def test_invariants_hold_for_other_strategies_and_seeds(pytester, ws):
     partial fills) too; only the goldens, recorded for the default inputs, are skipped."""
     pytester.makeconftest(OTHER_RUNS)
     result = run_gate(pytester, ws)
-    result.assert_outcomes(passed=12, skipped=4)
-    result.stdout.fnmatch_lines(["phase2 * passed * 16 tests *"])
+    result.assert_outcomes(passed=13, skipped=4)
+    result.stdout.fnmatch_lines(["phase2 * passed * 17 tests *"])

@@ -138,8 +138,10 @@ def _check_location(ws: Workspace, rel: str) -> None:
     if path.is_symlink():
         raise _refuse(rel, f"it is a symlink (to {os.readlink(path)}); approve the real file, not a link")
     top = ws.root / rel.split("/", 1)[0]
+    from treasure.workspace import is_inside  # the one containment rule
+
     real, base = path.resolve(), top.resolve()
-    if real != base and base not in real.parents:
+    if not is_inside(base, real):
         raise _refuse(rel, f"it resolves outside {top.name}/ ({real})")
     if not path.is_file():
         raise _refuse(rel, "it is not a regular file")

@@ -31,8 +31,11 @@ class LogSizes:
 
 
 def log_sizes(ws: Workspace, limit_bytes: int) -> LogSizes:
-    files = sorted(p for p in ws.logs_dir.glob("run_*.jsonl*") if p.is_file()) if ws.logs_dir.is_dir() else []
-    sizes = [(p.name, p.stat().st_size) for p in files]
+    from treasure.logfiles import discover  # the one layout: segments and strays of logs/events/
+
+    found = discover(ws.logs_dir)
+    sizes = sorted((s.name, s.size) for log in found.logs for s in log.segments) + \
+        [(p.name, p.lstat().st_size) for p in found.strays]
     largest = max(sizes, key=lambda kv: (kv[1], kv[0])) if sizes else None
     return LogSizes(len(sizes), sum(s for _, s in sizes), largest,
                     [name for name, size in sizes if size > limit_bytes])

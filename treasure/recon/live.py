@@ -270,7 +270,9 @@ def read_live(path: Path, *, display_path: str | None = None, time_window_ms: in
     """Read and parse a recording file (see :func:`parse_live`)."""
     shown = display_path or str(path)
     try:
-        data = Path(path).read_bytes()
+        from treasure.logread import read_regular  # refuses devices and FIFOs (/dev/zero, /dev/urandom)
+
+        data = read_regular(path)
     except FileNotFoundError as exc:
         raise DataError("LIVE_MISSING", f"no live session at {shown}", path=shown,
                         hint=LIVE_HINTS["LIVE_MISSING"]) from exc

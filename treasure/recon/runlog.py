@@ -63,12 +63,17 @@ def ledger_from_events(events: Iterable[dict[str, Any]]) -> tuple[Ledger, dict[s
 
 def read_run(ws: Workspace, run_id: str, *, contracts: Contracts | None = None) -> RunRecord:
     """Verify a run's event log and read its expected ledger; RUN_UNKNOWN if there is no log."""
-    parts = ws.log_parts(run_id)
+    from treasure.logfiles import locate, restore_hint
+
+    found = locate(ws, run_id)
+    parts = list(found.paths)
     if not parts:
-        raise EventLogError("RUN_UNKNOWN", f"no event log for run {run_id} in {ws.relative(ws.logs_dir)}",
-                            path=ws.relative(ws.event_log(run_id)), field="run_id")
+        archived = found.location == "archive"
+        raise EventLogError("RUN_UNKNOWN", f"no event log for run {run_id} in {ws.relative(ws.logs_dir)}"
+                            + (" (it is archived)" if archived else ""), path=ws.relative(ws.event_log(run_id)),
+                            field="run_id", hint=restore_hint(run_id) if archived else None)
     contracts = contracts or Contracts(ws.truth_dir)
-    summary = verify_log(parts, contracts)
+    summary = verify_log(parts, contracts, root=ws.root)
     ledger, start = ledger_from_events(read_events(parts, tolerate_torn_tail=False))
     dataset = start.get("dataset") or {}
     return RunRecord(
