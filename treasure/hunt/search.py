@@ -55,6 +55,9 @@ class HuntRequest:
     write: bool = True
     regressions_dir: Path | None = None
     progress: Callable[["Progress"], None] | None = None
+    #: a hypothesis ExampleDatabase (default none): its saved examples are replayed first
+    #: (``Phase.reuse``) and what the hunt finds is saved to it (``treasure hunt --sweep``)
+    database: Any = None
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,11 @@ def hunt(request: HuntRequest) -> HuntReport:
                                       elapsed_s=elapsed(), found=int(state["failing"] is not None)))
 
     @seed(request.seed)
-    @settings(max_examples=request.examples, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=request.examples, deadline=None, database=request.database, derandomize=False,
               report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
-              phases=(Phase.generate, Phase.target, Phase.shrink), suppress_health_check=list(HealthCheck))
+              phases=((Phase.reuse,) if request.database is not None else ()) + (Phase.generate, Phase.target,
+                                                                                  Phase.shrink),
+              suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def property_(data: Any) -> None:
         if budget_s is not None and elapsed() > budget_s:

@@ -34,19 +34,43 @@ class ExecutorOptions:
     lost_workers: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PureTask:
+    """One pure task for :func:`run_pure`: ``fn(*args, *(shared[sha] for sha in inputs))``.
+
+    ``key`` is its Dask key (unique in the batch, stable across re-runs); ``args`` are small and
+    picklable; ``inputs`` name shared, content-addressed inputs by SHA-256."""
+
+    key: str
+    args: tuple[Any, ...]
+    inputs: tuple[str, ...] = ()
+
+
 def execute(tasks: Sequence[PointTask], inputs: Inputs, on_result: OnResult, options: ExecutorOptions) -> None:
+    shared: dict[str, Any] = {**inputs.bundles, **inputs.datasets}
+    run_pure(run_point, [PureTask(f"treasure-point-{t.point_id}", (t,), (t.bundle_sha256, t.dataset.sha256))
+                         for t in tasks], shared, on_result, options)
+
+
+def run_pure(fn: Callable[..., dict[str, Any]], tasks: Sequence[PureTask], shared: dict[str, Any],
+             on_result: OnResult, options: ExecutorOptions) -> None:
+    """Run pure tasks in this process (``options.serial``), on a LocalCluster, or on
+    ``options.scheduler``; ``on_result`` gets each result as it finishes (in any order). Shared inputs
+    are scattered once, replicated, under ``treasure-input-<sha256>``. Used by ``treasure sweep``
+    and ``treasure hunt --sweep``."""
     if options.serial or not tasks:
         for task in tasks:
-            on_result(run_point(task, inputs.bundles[task.bundle_sha256], inputs.datasets[task.dataset.sha256]))
+            on_result(fn(*task.args, *(shared[s] for s in task.inputs)))
         return
-    _execute_dask(tasks, inputs, on_result, options)
+    _execute_dask(fn, tasks, shared, on_result, options)
 
 
 def input_key(sha: str) -> str:
     return f"treasure-input-{sha}"
 
 
-def _execute_dask(tasks: Sequence[PointTask], inputs: Inputs, on_result: OnResult, options: ExecutorOptions) -> None:
+def _execute_dask(fn: Callable[..., dict[str, Any]], tasks: Sequence[PureTask], shared: dict[str, Any],
+                  on_result: OnResult, options: ExecutorOptions) -> None:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -66,23 +90,20 @@ def _execute_dask(tasks: Sequence[PointTask], inputs: Inputs, on_result: OnResul
     except TreasureError:
         raise
     try:
-        _run_on(client, tasks, inputs, on_result, options, as_completed)
+        _run_on(client, fn, tasks, shared, on_result, options, as_completed)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-def _run_on(client: Any, tasks: Sequence[PointTask], inputs: Inputs, on_result: OnResult,
-            options: ExecutorOptions, as_completed: Any) -> None:
-    needed_bundles = sorted({t.bundle_sha256 for t in tasks})
-    needed_data = sorted({t.dataset.sha256 for t in tasks})
-    payload: dict[str, Any] = {input_key(s): inputs.bundles[s] for s in needed_bundles}
-    payload.update({input_key(s): inputs.datasets[s] for s in needed_data})
-    scattered = client.scatter(payload, broadcast=True, hash=False)
+def _run_on(client: Any, fn: Callable[..., dict[str, Any]], tasks: Sequence[PureTask], shared: dict[str, Any],
+            on_result: OnResult, options: ExecutorOptions, as_completed: Any) -> None:
+    needed = sorted({sha for t in tasks for sha in t.inputs})
+    payload: dict[str, Any] = {input_key(s): shared[s] for s in needed}
+    scattered = client.scatter(payload, broadcast=True, hash=False) if payload else {}
     workers_before = set(client.scheduler_info()["workers"])
-    futures = [client.submit(run_point, task, scattered[input_key(task.bundle_sha256)],
-                             scattered[input_key(task.dataset.sha256)], key=f"treasure-point-{task.point_id}",
+    futures = [client.submit(fn, *task.args, *(scattered[input_key(s)] for s in task.inputs), key=task.key,
                              retries=options.retries, pure=False)
                for task in tasks]
     done = 0
