@@ -19,6 +19,7 @@ import pytest
 import treasure.engine  # noqa: F401  preloaded, as above
 from treasure.events import seal
 from treasure.workspace import Workspace, bundle_dir, init_workspace
+from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 
@@ -66,7 +67,7 @@ def edit_court_head(ws: Workspace, run_id: str, head: str) -> None:
 
 
 def run_gate(pytester: pytest.Pytester, ws: Workspace, gate: str, *args: str) -> pytest.RunResult:
-    pytester.makepyfile(**{f"gate_{gate}_under_test": (bundle_dir() / "gates" / f"test_{gate}.py").read_text()})
+    pytester.makepyfile(**{f"gate_{gate}_under_test": (GATES_DIR / f"test_{gate}.py").read_text()})
     return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
                               f"--treasure-workspace={ws.root}", f"gate_{gate}_under_test.py", *args)
 

@@ -14,7 +14,7 @@ from treasure.workspace import Workspace, bundle_dir, init_workspace
 
 pytest_plugins = ["pytester"]
 
-GATE = bundle_dir() / "gates" / "test_determinism.py"
+GATE = GATES_DIR / "test_determinism.py"
 
 SET_ORDER = '''
 from treasure.strategy import Intent, Strategy
@@ -51,6 +51,7 @@ WALL_CLOCK = '''
 import time
 
 from treasure.strategy import Intent, Strategy
+from pytest_treasure.gates import GATES_DIR
 
 
 class Clocked(Strategy):

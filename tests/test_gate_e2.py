@@ -11,10 +11,11 @@ import pytest
 
 import treasure.engine  # noqa: F401  preloaded, as above
 from treasure.workspace import Workspace, bundle_dir, init_workspace
+from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 
-GATE = bundle_dir() / "gates" / "test_e2.py"
+GATE = GATES_DIR / "test_e2.py"
 
 
 @pytest.fixture

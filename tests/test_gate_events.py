@@ -13,10 +13,11 @@ import pytest
 import treasure.engine  # noqa: F401  preloaded, as above
 from treasure.events import seal
 from treasure.workspace import Workspace, bundle_dir, init_workspace
+from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 
-GATE = bundle_dir() / "gates" / "test_events.py"
+GATE = GATES_DIR / "test_events.py"
 LOG = "logs/events/run_good.jsonl"
 
 

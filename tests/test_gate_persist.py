@@ -18,8 +18,9 @@ import pytest
 from test_store_support import make_workspace
 
 from treasure.workspace import Workspace
+from pytest_treasure.gates import GATES_DIR
 
-GATE = Path(__file__).resolve().parents[1] / "gates" / "test_persist.py"
+GATE = GATES_DIR / "test_persist.py"
 
 
 @pytest.fixture(scope="module")

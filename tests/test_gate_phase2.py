@@ -19,7 +19,7 @@ from treasure.workspace import Workspace, bundle_dir, init_workspace
 
 pytest_plugins = ["pytester"]
 
-GATE = bundle_dir() / "gates" / "test_phase2.py"
+GATE = GATES_DIR / "test_phase2.py"
 
 CONFTEST = '''
 import json
@@ -28,6 +28,7 @@ import pytest
 import orjson
 from pytest_treasure import workspace_of
 from treasure.events import GENESIS_HASH, seal
+from pytest_treasure.gates import GATES_DIR
 
 _RUN = {}
 

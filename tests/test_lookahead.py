@@ -12,12 +12,13 @@ import treasure.engine  # noqa: F401  preloaded for pytester's in-process run
 from treasure.invariants import InvariantViolation
 from treasure.lookahead import check_lookahead, check_lookahead_invariant, sample_cuts
 from treasure.workspace import Workspace, bundle_dir, init_workspace
+from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 LEAKY = REPO / "examples" / "leaky_strategy.py"
-GATE = bundle_dir() / "gates" / "test_lookahead.py"
+GATE = GATES_DIR / "test_lookahead.py"
 
 
 def use_strategy(ws: Workspace, name: str, params: dict | None = None) -> None:

@@ -550,11 +550,8 @@ def test_verify_json_works_in_process(cli: CLI, tmp_path: Path) -> None:
     assert doc["status"] == "passed" and [g["name"] for g in doc["gates"]] == ["e2"]
 
 
-@pytest.mark.xfail(strict=True, reason="replay across an approved SSOT change differs: the engine's new "
-                   "SSOT_UNAPPROVED court finding (engine/loop.py, from treasure.lock.approval_state of the "
-                   "workspace at run time) is not an input of the run; the replay workspace runs the run_start "
-                   "snapshot against today's lock, so a run made before an approved change gains the finding "
-                   "and one made while unapproved loses it: court_report DIFFER, exit 2: engine (+ replay)")
+# approval state is a circumstance of the run (reports.court.CIRCUMSTANTIAL_FINDINGS), not an input:
+# a replay made after the change was approved compares without it
 def test_replay_is_identical_across_an_approved_ssot_change(cli: CLI, tmp_path: Path) -> None:
     op = week_workspace(cli, tmp_path)
     run_id = op.clean_run(1)

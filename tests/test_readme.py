@@ -25,6 +25,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_top_level_layout_is_as_designed():
-    for name in ("pyproject.toml", "treasure", "pytest_treasure", "gates", "spec", "truth", "fixtures",
+    for name in ("pyproject.toml", "treasure", "pytest_treasure", "pytest_treasure/gates", "treasure/defaults",
+                 "spec", "truth", "fixtures",
                  "conftest.py", "tests", "bench", "README.md", ".ci/run"):
         assert (ROOT / name).exists(), name

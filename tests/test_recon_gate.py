@@ -10,10 +10,11 @@ import pytest
 
 from treasure.recon.model import ReconResult
 from treasure.workspace import Workspace, bundle_dir, init_workspace
+from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 
-GATE = bundle_dir() / "gates" / "test_dryrun_live.py"
+GATE = GATES_DIR / "test_dryrun_live.py"
 
 
 @pytest.fixture

@@ -87,10 +87,15 @@ _REGISTRY: dict[str, Code | str] = {
         "or name the columns with `treasure data import FILE --time-col NAME --columns open,high,low,close,volume`"),
     "DATA_IMPORT_EXISTS": Code(INPUT, "choose another --name, or pass --force to replace the workspace's "
         "dataset of that name"),
+    "DATA_TOO_LARGE": Code(INPUT, "a dataset holds at most 50,000,000 bars and 4 GiB "
+        "(treasure.data.loader.MAX_ROWS, MAX_BYTES); split the file by date into smaller CSVs and run "
+        "each one (point dataset.path at it)"),
+    "DATA_TOO_SHORT": Code(INPUT, "a run needs at least 2 bars with distinct t_ms; point dataset.path "
+        "at a longer dataset (a one-bar or all-duplicate file cannot be simulated)"),
     "CALENDAR_UNKNOWN": Code(INPUT, "set dataset.calendar to '24/7', 'weekdays' or an exchange code "
         "exchange-calendars knows (e.g. XNYS, XLON)"),
-    "CALENDAR_UNAVAILABLE": Code(ENVIRONMENT, "pip install exchange-calendars, or set dataset.calendar to "
-        "'24/7' or 'weekdays'"),
+    "CALENDAR_UNAVAILABLE": Code(ENVIRONMENT, "pip install 'treasure[calendars]' (exchange-calendars), or "
+        "set dataset.calendar to '24/7' or 'weekdays'"),
     "CALENDAR_RANGE": Code(INPUT, "the exchange's calendar does not cover the dataset's dates; use "
         "dataset.calendar 'weekdays', or data within the calendar's range"),
     # the command line (argparse errors, --out targets, option values)
@@ -113,9 +118,14 @@ _REGISTRY: dict[str, Code | str] = {
     "SEED_INVALID": Code(INPUT, "use an integer in [0, 2**53) for run.seed or --seed: seeds are recorded "
         "as exact JSON numbers"),
     "ADAPTER_UNKNOWN": Code(INPUT, "set execution.adapter (or --adapter) to sim, dryrun or replay-live"),
+    "QTY_OUT_OF_RANGE": Code(INPUT, "order sizes must be 0 < qty with qty / instrument.qty_step <= 1e30; "
+        "cap the order's USD value at prices near zero"),
+    "PRICE_OUT_OF_RANGE": Code(INPUT, "set instrument.price_tick to the venue's tick, or remove it"),
     "RUN_HALTED": Code(HALTED, "the emergency flag (data/emergency.flag) is set: find out why with `treasure "
         "status`, then `treasure resume` before running again"),
     "RUN_EXISTS": Code(INPUT, "pass --overwrite to replace it, or choose another --run-id"),
+    "EVIDENCE_MODE_INVALID": Code(INPUT, "RunRequest.evidence is 'files' (the default: log, reports and "
+        "equity.npy written) or 'memory' (nothing written; the evidence comes back on RunResult)"),
     "RUN_UNKNOWN": Code(INPUT, "list runs with `treasure status`; run ids are the names in logs/events/"),
     "STRATEGY_UNKNOWN": Code(INPUT, "use a built-in name (see `treasure run --help`), module:Class or "
         "path.py:Class"),
@@ -186,6 +196,13 @@ _REGISTRY: dict[str, Code | str] = {
     "EVENTS_IO": Code(ENVIRONMENT, "the event log exists but cannot be read: check its permissions"),
     "EVENTS_PART_MISSING": Code(CHECK, "a rotated part of the log is missing: restore it from archive/ "
         "(the chain continues across parts)"),
+    "EVENTS_NOT_REGULAR": Code(CHECK, "an event log must be a regular file in logs/events/; replace the "
+        "device, FIFO or symlink with the log itself (or restore it: `treasure archive --restore RUN`)"),
+    "EVENTS_LINE_TOO_LONG": Code(CHECK, "no event line may exceed 16 MiB (treasure.logread.MAX_LINE_BYTES): "
+        "the log is corrupted or hostile; restore it from the DB (`treasure db export`) or archive/"),
+    "EVENTS_COURT_MISMATCH": Code(CHECK, "the log no longer ends where its run's court report says "
+        "(events.last_hash, events.total): it was edited and re-chained, or the report was; restore both "
+        "from archive/ or the DB, then `treasure verify events`"),
     "ADAPTER_FAILED": Code(ENVIRONMENT, "the execution adapter raised: fix the adapter or its venue "
         "connection; the event log holds the run up to the failure"),
     "SSOT_DUPLICATE_KEY": Code(INPUT, "a key appears twice in the same object; JSON readers disagree on "
@@ -193,6 +210,8 @@ _REGISTRY: dict[str, Code | str] = {
     "INTERNAL": Code(INTERNAL, "this is a bug in Treasure: re-run with TREASURE_DEBUG=1 and report it "
         "with the event log"),
     # gates (treasure verify)
+    "GATES_MISSING": Code(ENVIRONMENT, "reinstall Treasure: the gates ship as the pytest_treasure.gates "
+        "package (pip install treasure)"),
     "GATES_USAGE": Code(INPUT, "check the gate names: `treasure verify --help` lists them (or see "
         "pytest's message above)"),
     "GATES_NOT_RUN": Code(CHECK, "pytest stopped before the gates ran: read its output above (is pytest "
@@ -222,6 +241,10 @@ _REGISTRY: dict[str, Code | str] = {
         "it to finish"),
     "STORE_IO": Code(ENVIRONMENT, "check free disk space and permissions of the database folder, then "
         "retry"),
+    "STORE_UNAVAILABLE": Code(ENVIRONMENT, "the PostgreSQL server named by --db postgresql://... cannot be "
+        "reached: check host, port, user, database and that the server runs (`pg_isready`), then retry"),
+    "STORE_DRIVER_MISSING": Code(ENVIRONMENT, "a postgresql:// store needs psycopg: pip install "
+        "'treasure[postgres]'"),
     "STORE_FOREIGN_OBJECT": Code(CHECK, "someone added triggers, views or tables to the run DB: `treasure db "
         "check` lists them; restore the DB from a backup (`treasure db restore`) before writing to it"),
     "STORE_ERROR": Code(ENVIRONMENT, "run `treasure db check`; if it fails, restore the DB from a backup"),
@@ -278,6 +301,11 @@ _REGISTRY: dict[str, Code | str] = {
         "`treasure resume` again"),
     "ROTATE_BUSY": Code(ENVIRONMENT, "the log changed while it was being rotated (a run is writing it); "
         "rotate after the run ends"),
+    "ROTATE_LIMIT_INVALID": Code(INPUT, "--max-mb takes a size in MB > 0, e.g. `treasure rotate --max-mb 100`"),
+    "RUN_IN_PROGRESS": Code(ENVIRONMENT, "another process holds the run's lock (logs/.locks/run_<id>.lock): "
+        "wait for it to finish or stop it, then try again; a dead process holds no lock"),
+    "LOGS_BUSY": Code(ENVIRONMENT, "another `treasure rotate`/`treasure archive` is working on logs/events/: "
+        "wait for it to finish, then try again"),
     "ROTATE_CONFLICT": Code(CHECK, "rotated parts and the live log overlap in a way rotation did not "
         "produce; inspect them with `treasure events RUN_ID` and `pytest -m gate --gate events`"),
     "ARCHIVE_INVALID": Code(CHECK, "the archive does not match its manifest: restore archive/ from "
@@ -303,6 +331,9 @@ _REGISTRY: dict[str, Code | str] = {
         "scheduler (`dask scheduler`), or omit it for a local cluster"),
     "SWEEP_TASK_FAILED": Code(ENVIRONMENT, "a sweep task failed on the cluster after its retries: re-run "
         "`treasure sweep SPEC` (finished points are kept) or use --serial to see the error"),
+    "HUNT_REPRODUCER_CONFLICT": Code(CHECK, "fixtures/regressions/<id>/ holds a different dataset.csv or "
+        "ssot.json than the case `treasure hunt --sweep` found under that id: inspect the folder, move it "
+        "aside, then re-run"),
     # reconciliation (treasure/recon: recorded live sessions, treasure recon)
     "LIVE_MISSING": Code(INPUT, "pass --live PATH or set recon.live_fixture (workspace-relative, e.g. "
         "fixtures/live/clean.jsonl)"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from treasure import __version__
+from treasure.reports.court import without_circumstances
 from treasure.compare import Comparison, compare_documents, compare_event_logs, write_diff
 from treasure.contracts import Contracts
 from treasure.engine import RunRequest, RunResult
@@ -296,6 +297,8 @@ def replay(ws: Workspace, run_id: str, *, source: Source = "events", db_path: Pa
         report_cmps: dict[str, Comparison] = {}
         for name, doc in sorted(recorded.reports.items()):
             fresh = result.court if name == "court_report" else result.eqs
+            if name == "court_report":  # approval state is a circumstance of the run, not an input
+                doc, fresh = without_circumstances(doc), without_circumstances(fresh)
             report_cmps[name] = compare_documents(doc, fresh, volatile=dropped[name])
         identical = bool(events_cmp) and all(report_cmps.values())
         outcome = ReplayResult(run_id, replay_id, source, identical, recorded.events, bool(events_cmp),

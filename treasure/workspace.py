@@ -2,8 +2,8 @@
 
 Every path the engine reads or writes is derived here, so that nothing can escape the workspace
 (path traversal, symlinks pointing out) unless an operator passed it explicitly as an absolute CLI
-argument. The packaged defaults (spec, truth, fixtures, gates) ship inside the wheel, so ``treasure
-init`` works from an installed package anywhere.
+argument. The packaged defaults (spec, truth, fixtures) ship inside the wheel as real files, so
+``treasure init`` works from an installed package anywhere.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from pathlib import Path
 from treasure.errors import RunError, WorkspaceError
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_BUNDLE = Path(__file__).resolve().parent / "_bundle"
 _INIT_PARTS = ("spec", "truth", "fixtures")
 
 
 def bundle_dir() -> Path:
-    """Folder of the packaged defaults: spec/, truth/, fixtures/ and gates/."""
-    return _BUNDLE
+    """Folder of the packaged defaults (spec/, truth/, fixtures/): real files inside the package,
+    found with importlib.resources (``treasure/defaults/``). The repository's root workspace is
+    kept equal to them (:mod:`treasure.packaged`); the gates ship as ``pytest_treasure.gates``."""
+    from importlib.resources import files
+
+    return Path(str(files("treasure") / "defaults"))
 
 
 def is_inside(root: Path, path: str | os.PathLike[str]) -> bool:
@@ -219,7 +222,7 @@ def init_workspace(dest: str | os.PathLike[str], *, force: bool = False) -> Work
                                  hint="use it as is, or pass --force to refresh its defaults")
     root.mkdir(parents=True, exist_ok=True)
     for part in _INIT_PARTS:
-        source = _BUNDLE / part
+        source = bundle_dir() / part
         if source.is_dir():
             shutil.copytree(source, root / part, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

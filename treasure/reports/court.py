@@ -36,6 +36,21 @@ class RunSummary:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Findings about the circumstances a run met, not about its inputs or what it did: whether the
+#: SSOT was approved when it ran. A replay made under other circumstances (the change approved
+#: since) legitimately differs in them only, so replay compares court reports without them.
+CIRCUMSTANTIAL_FINDINGS = frozenset({"SSOT_UNAPPROVED"})
+
+
+def without_circumstances(court: dict[str, Any]) -> dict[str, Any]:
+    """``court`` without its circumstantial findings (a shallow copy; the input is not changed)."""
+    findings = court.get("findings")
+    if not isinstance(findings, list):
+        return court
+    kept = [f for f in findings if not (isinstance(f, dict) and f.get("code") in CIRCUMSTANTIAL_FINDINGS)]
+    return {**court, "findings": kept}
+
+
 def run_inputs(*, seed: int, config: Any, dataset: Any, dataset_override: bool, strategy: Any,
                adapter: str) -> dict[str, Any]:
     """The ``inputs`` section: what the run was a function of."""

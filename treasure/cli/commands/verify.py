@@ -1,8 +1,9 @@
 """``treasure verify [GATE...]``: run the operator gates, through pytest, against a workspace.
 
-The gates ship inside the package (``bundle_dir()/gates``), so this works in any workspace made
-by ``treasure init``, inside or outside a source checkout. pytest runs in a subprocess with an
-empty configuration (``-c os.devnull``) and the gates folder as rootdir and conftest boundary, so
+The gates ship as the importable subpackage ``pytest_treasure.gates`` and run with ``pytest
+--pyargs``, so this works in any workspace made by ``treasure init``, inside or outside a source
+checkout. pytest runs in a subprocess with an empty configuration (``-c os.devnull``) and the
+gates folder as rootdir and conftest boundary, so
 neither the caller's nor the repository's pytest settings change what the gates do. The verdict
 is ``evidence/gates.json``, which the pytest plugin writes once at the end of the session.
 """
@@ -40,13 +41,22 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.set_defaults(handler=handle)
 
 
+#: The gates' package: run by name (``pytest --pyargs``), found wherever it is installed.
+GATES_PACKAGE = "pytest_treasure.gates"
+
+
 def pytest_command(workspace_root: Path, gates: list[str], *, jobs: int | None = None,
                    quiet: bool = False) -> list[str]:
     """The pytest invocation behind ``treasure verify`` (also what CI may run by hand)."""
-    from treasure.workspace import bundle_dir
+    import importlib.util
 
-    gates_dir = (bundle_dir() / "gates").resolve()
-    command = [sys.executable, "-m", "pytest", str(gates_dir), "-m", "gate", "-c", os.devnull,
+    spec = importlib.util.find_spec(GATES_PACKAGE)  # locating the package runs none of its code
+    if spec is None or not spec.submodule_search_locations:
+        from treasure.errors import TreasureError
+
+        raise TreasureError("GATES_MISSING", f"the gates package {GATES_PACKAGE} is not installed")
+    gates_dir = Path(list(spec.submodule_search_locations)[0]).resolve()
+    command = [sys.executable, "-m", "pytest", "--pyargs", GATES_PACKAGE, "-m", "gate", "-c", os.devnull,
                f"--rootdir={gates_dir.parent}", f"--confcutdir={gates_dir}", "-p", "no:cacheprovider",
                f"--treasure-workspace={workspace_root}", "-qq" if quiet else "-q", "-rfEs"]
     command += [f"--gate={name}" for name in gates]
