@@ -135,8 +135,15 @@ def run_hunt_task(task: HuntTask, bundle: dict[str, bytes]) -> dict[str, Any]:
     if manifest_sha256(bundle) != task.bundle_sha256:
         return {"key": task.key, "fatal": {"code": "SWEEP_INPUT_MISMATCH",
                                            "message": f"hunt {task.key}: the worker's inputs do not match their SHA-256"}}
+    import warnings
+
+    from hypothesis.errors import HypothesisDeprecationWarning
+
     from treasure.hunt.search import HuntRequest, hunt
 
+    # a Dask worker's own threads use the global `random` module while a case is drawn; hypothesis
+    # notices and warns, although the hunt does not use it (its engine runs are in other processes)
+    warnings.filterwarnings("ignore", message="Do not use the `random` module", category=HypothesisDeprecationWarning)
     row: dict[str, Any] = {"strategy": task.strategy, "seed": task.seed}
     files: dict[str, bytes] = {}
     database = SnapshotDatabase(task.snapshot) if task.snapshot is not None else None

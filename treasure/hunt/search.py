@@ -158,12 +158,12 @@ def hunt(request: HuntRequest) -> HuntReport:
             request.progress(Progress(phase, done, found, request.examples, len(case.dataset), status,
                                       elapsed_s=elapsed(), found=int(state["failing"] is not None)))
 
-    @seed(request.seed)
     @settings(max_examples=request.examples, deadline=None, database=request.database, derandomize=False,
               report_multiple_bugs=False, print_blob=False, verbosity=Verbosity.quiet,
               phases=((Phase.reuse,) if request.database is not None else ()) + (Phase.generate, Phase.target,
                                                                                   Phase.shrink),
               suppress_health_check=list(HealthCheck))
+    @seed(request.seed)  # under @settings: @seed on top would force database=None
     @given(data=st.data())
     def property_(data: Any) -> None:
         if budget_s is not None and elapsed() > budget_s:
