@@ -58,6 +58,7 @@ __all__ = [
     "read_events",
     "summary_counts",
     "verify_log",
+    "verify_log_bytes",
     "verify_run",
     "check_against_court",
     "court_mismatches",
@@ -379,6 +380,16 @@ def verify_log(paths: Iterable[str | Path] | str | Path, contracts: Contracts | 
     return verifier.finish()
 
 
+def verify_log_bytes(data: bytes, contracts: Contracts | None = None, *, run_id: str | None = None,
+                     source: str = "<memory>", collect: list[dict[str, Any]] | None = None,
+                     on_event: Callable[[dict[str, Any], str, int], None] | None = None) -> LogSummary:
+    """:func:`verify_log` for a log held in memory (``RunRequest(evidence="memory")``): the same
+    checks, verdicts and messages, ``source`` standing for the file name."""
+    verifier = _Verifier(contracts, run_id, collect, on_event)
+    verifier.data(data, source)
+    return verifier.finish()
+
+
 class _Verifier:
     """State of one verification. The hot loops (:meth:`fast_lines`, :meth:`pure_lines`) hold the
     state in locals and run a straight line of cheap tests per line; every failure branch calls
@@ -439,6 +450,25 @@ class _Verifier:
             size = handle.tell()
         self.summary.files.append(source)
         self.summary.parts.append(PartSummary(source, self.seq - start_seq, size))
+
+    def data(self, data: bytes, source: str) -> None:
+        """Verify a log held in memory as one part (see :meth:`part`)."""
+        start_seq = self.seq
+        parts = data.split(b"\n")  # lines as a file gives them: split at \n only, newline kept
+        tail = parts.pop()
+        lines: Iterator[bytes] = iter([*(part + b"\n" for part in parts), *((tail,) if tail else ())])
+        number, last = 0, b""
+        decoder = self.checks.decoder if self.tiered and len(data) >= MSGSPEC_MIN_BYTES else None  # type: ignore[union-attr]
+        if decoder is None:
+            number, last = self.pure_lines(lines, source, number, last)
+        else:
+            if not self.seq:
+                number, last = self.pure_lines(islice(lines, 1), source, number, last)
+            number, last = self.fast_lines(decoder, lines, source, number, last)
+        if number and last[-1] != 10:
+            raise _truncated(source, number)
+        self.summary.files.append(source)
+        self.summary.parts.append(PartSummary(source, self.seq - start_seq, len(data)))
 
     def decoder(self, handle: Any) -> Any | None:
         """The msgspec tier's decoder for this file, or None for the pure path."""

@@ -113,13 +113,16 @@ class JsonlSink:
 class MemorySink:
     """Keeps sealed events in memory: for building logs in code (strategies, tests) without a file."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_events: bool = True) -> None:
+        """``keep_events=False`` keeps only the lines (what a log file would hold)."""
         self.events: list[dict[str, Any]] = []
         self.lines: list[bytes] = []
         self.checkpoints: list[bool] = []
+        self._keep_events = keep_events
 
     def write(self, events: list[dict[str, Any]], lines: list[bytes]) -> None:
-        self.events.extend(events)
+        if self._keep_events:
+            self.events.extend(events)
         self.lines.extend(lines)
 
     def checkpoint(self, *, durable: bool) -> None:

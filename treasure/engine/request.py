@@ -7,6 +7,7 @@ checked here; :class:`PreparedRun` is the checked, loaded result, and nothing is
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -22,6 +23,7 @@ from treasure.strategy import LoadedStrategy, load_strategy
 from treasure.workspace import Workspace, check_run_id
 
 MAX_SEED = 2**53  # seeds are recorded in events as exact I-JSON numbers
+EVIDENCE_MODES = ("files", "memory")
 
 SinkFactory = Callable[["PreparedRun"], EventSink]
 
@@ -43,6 +45,13 @@ class RunRequest:
     faults: Any = None
     progress: Callable[[int, int], None] | None = None
     adapter_options: dict[str, Any] = field(default_factory=dict)
+    #: ``files`` (the event log, reports and equity.npy are written and fsynced) or ``memory``
+    #: (events hashed and chained as always, kept in a :class:`~treasure.events.MemorySink`; nothing
+    #: is written: the log lines, report bytes and equity bytes come back on :class:`RunResult`)
+    evidence: str = "files"
+    #: run every bar through Python even when the strategy declares ``signals`` (the reference
+    #: the signal-driven fast path is proven byte-identical against)
+    force_per_bar: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,18 @@ class RunResult:
     event_log: Path
     report_dir: Path
     error: TreasureError | None = None
+    #: ``evidence="memory"``: the event log's lines (no newlines), the reports' file bytes by name
+    #: (``court_report.json``, ``eqs_report.json``) and equity.npy's bytes; ``None`` for files
+    log_lines: tuple[bytes, ...] | None = None
+    report_bytes: dict[str, bytes] | None = None
+    equity_bytes: bytes | None = None
+
+    @property
+    def log_bytes(self) -> bytes:
+        """The event log's bytes: held in memory, or read from the log file(s)."""
+        if self.log_lines is not None:
+            return b"".join(line + b"\n" for line in self.log_lines)
+        return self.event_log.read_bytes()
 
 
 def derive_run_id(strategy_name: str, config: Config, dataset_sha: str, seed: int, strategy: LoadedStrategy,
@@ -96,6 +117,9 @@ def prepare_run(request: RunRequest) -> PreparedRun:
 
 def _prepare(request: RunRequest) -> PreparedRun:
     ws = request.workspace
+    if request.evidence not in EVIDENCE_MODES:
+        raise RunError("EVIDENCE_MODE_INVALID", f"evidence mode {request.evidence!r} is not one of "
+                       f"{', '.join(EVIDENCE_MODES)}", field="evidence")
     from treasure.migrate import check_format
 
     check_format(ws, missing_ok=True)  # WORKSPACE_NEWER/_OLD; no file: a tool's scratch copy (the CLI refuses it)
@@ -144,7 +168,7 @@ def _prepare(request: RunRequest) -> PreparedRun:
         run_id = check_run_id(request.run_id)
     else:
         run_id = derive_run_id(strategy.name, config, dataset.sha256, seed, strategy, adapter)
-    if ws.event_log(run_id).exists() and not request.overwrite:
+    if request.evidence == "files" and ws.event_log(run_id).exists() and not request.overwrite:
         raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
                        field="run_id")
     check_truth(ws)
@@ -158,12 +182,54 @@ def _prepare(request: RunRequest) -> PreparedRun:
 def check_truth(ws: Workspace) -> None:
     """Load and meta-validate every schema in truth/ (the envelope, the reports, every event
     payload), so a broken schema is refused before bar 0 with its code (SCHEMA_INVALID /
-    SCHEMA_MISSING) and file, not discovered when its first event is emitted mid-run."""
-    contracts = Contracts(ws.truth_dir)
-    for name in ("event", "court_report", "eqs_report"):
-        contracts.schema(name)
-    for event_type in contracts.event_types:
-        contracts.schema(f"events/{event_type}")
+    SCHEMA_MISSING) and file, not discovered when its first event is emitted mid-run.
+
+    Once per process per version of the files (see :func:`contracts_for`)."""
+    contracts_for(ws.truth_dir)
+
+
+_TRUTH_NAMES = ("event", "court_report", "eqs_report")
+_CONTRACTS: dict[tuple[Any, ...], Contracts] = {}
+
+
+def _truth_signature(truth_dir: Path) -> tuple[Any, ...]:
+    """What identifies a version of truth/: every schema file's name, inode, size and mtime (the
+    same per-file-version key as :func:`treasure.contracts._load_checked`), in sorted order."""
+    signature: list[Any] = [os.path.realpath(truth_dir)]
+    for folder, names in ((truth_dir, None), (truth_dir / "events", None)):
+        try:
+            entries = sorted((e for e in os.scandir(folder) if e.name.endswith(".schema.json")),
+                             key=lambda e: e.name)
+        except OSError:
+            signature.append((str(folder), None))
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat()
+            except OSError:
+                signature.append((entry.path, None))
+                continue
+            signature.append((entry.path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(signature)
+
+
+def contracts_for(truth_dir: Path) -> Contracts:
+    """The :class:`Contracts` of ``truth_dir``, every schema loaded and meta-validated, shared by
+    every run of this process while the files are unchanged: their compiled event checks are
+    built once per process, not once per run. A changed, added or removed schema file gives a new
+    signature and is checked again (SCHEMA_INVALID / SCHEMA_MISSING before any evidence)."""
+    key = _truth_signature(Path(truth_dir))
+    contracts = _CONTRACTS.get(key)
+    if contracts is None:
+        contracts = Contracts(Path(truth_dir))
+        for name in _TRUTH_NAMES:
+            contracts.schema(name)
+        for event_type in contracts.event_types:
+            contracts.schema(f"events/{event_type}")
+        if len(_CONTRACTS) >= 16:
+            _CONTRACTS.pop(next(iter(_CONTRACTS)))
+        _CONTRACTS[key] = contracts
+    return contracts
 
 
 def _strategy_location(ws: Workspace, ref: str, *, explicit: bool, source: str) -> str:

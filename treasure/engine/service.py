@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
+from typing import Any
 
 from treasure import faults
-from treasure.contracts import Contracts
 from treasure.engine.evidence import build_reports
 from treasure.engine.loop import BarLoop
-from treasure.engine.request import PreparedRun, RunRequest, RunResult, prepare_run
+from treasure.engine.request import PreparedRun, RunRequest, RunResult, contracts_for, prepare_run
 from treasure.errors import EXIT_DEGRADED, EXIT_HALTED, EXIT_OK, InternalError, RunError, TreasureError, TreasureIOError
-from treasure.events import EventBus, JsonlSink
-from treasure.jsonio import atomic_write_bytes, atomic_write_json
+from treasure.events import EventBus, JsonlSink, MemorySink
+from treasure.jsonio import atomic_write_bytes, atomic_write_json, dumps_pretty
 from treasure.workspace import Workspace
 
 
@@ -37,18 +38,25 @@ def execute_run(prep: PreparedRun) -> RunResult:
 
 def _execute(prep: PreparedRun) -> RunResult:
     ws, req = prep.workspace, prep.request
-    ws.check_output_dirs()
-    ws.ensure_dirs()
-    if req.overwrite:
-        _clean_previous(ws, prep.run_id)
-    contracts = Contracts(ws.truth_dir)
+    in_memory = req.evidence == "memory"
+    if not in_memory:
+        ws.check_output_dirs()
+        ws.ensure_dirs()
+        if req.overwrite:
+            _clean_previous(ws, prep.run_id)
+    contracts = contracts_for(ws.truth_dir)
     log_path = ws.event_log(prep.run_id)
     bus = EventBus(prep.run_id, [], check=contracts.check_emitted if req.validate_events else None)
     loop = BarLoop(prep, bus)  # builds the adapter first: if that refuses, no evidence exists yet
-    try:
-        bus.sinks.append(JsonlSink(log_path, fault_points=True))
-    except FileExistsError:
-        raise RunError("RUN_EXISTS", f"run {prep.run_id} already exists", field="run_id") from None
+    memory: MemorySink | None = None
+    if in_memory:
+        memory = MemorySink(keep_events=False)
+        bus.sinks.append(memory)
+    else:
+        try:
+            bus.sinks.append(JsonlSink(log_path, fault_points=True))
+        except FileExistsError:
+            raise RunError("RUN_EXISTS", f"run {prep.run_id} already exists", field="run_id") from None
     bus.sinks.extend(factory(prep) for factory in req.extra_sinks)
     wall_start = time.perf_counter()  # treasure: allow-nondeterminism duration goes to a volatile field
     error: TreasureError | None = None
@@ -78,6 +86,11 @@ def _execute(prep: PreparedRun) -> RunResult:
         raise InternalError("INTERNAL", f"the run's reports do not match their schemas: {exc}",
                             path=ws.relative(log_path)) from exc
     report_dir = ws.run_reports(prep.run_id)
+    if memory is not None:
+        return _result(prep, status, error, court, eqs, log_path, report_dir, log_lines=tuple(memory.lines),
+                       report_bytes={name: dumps_pretty(doc) for name, doc in
+                                     (("eqs_report.json", eqs), ("court_report.json", court))},
+                       equity_bytes=equity)
     try:
         try:
             faults.fire("report_write")
@@ -92,6 +105,11 @@ def _execute(prep: PreparedRun) -> RunResult:
     except TreasureError as exc:
         error = error or exc
         status = "error"
+    return _result(prep, status, error, court, eqs, log_path, report_dir)
+
+
+def _result(prep: PreparedRun, status: str, error: TreasureError | None, court: dict[str, Any],
+            eqs: dict[str, Any], log_path: Path, report_dir: Path, **memory: Any) -> RunResult:
     if error is not None:
         exit_code = error.exit_code
     elif status == "halted":
@@ -100,4 +118,4 @@ def _execute(prep: PreparedRun) -> RunResult:
         exit_code = EXIT_DEGRADED
     else:
         exit_code = EXIT_OK
-    return RunResult(prep.run_id, status, exit_code, court, eqs, log_path, report_dir, error)
+    return RunResult(prep.run_id, status, exit_code, court, eqs, log_path, report_dir, error, **memory)

@@ -29,8 +29,8 @@ class Executor(Protocol):
 
 
 class InProcess:
-    def __init__(self, root: Path, *, base_dir: Path | None, repeat: bool) -> None:
-        self.scratch = Scratch(root)
+    def __init__(self, root: Path, *, base_dir: Path | None, repeat: bool, evidence: str = "memory") -> None:
+        self.scratch = Scratch(root, evidence=evidence)
         self.base_dir = base_dir
         self.repeat = repeat
 
@@ -62,11 +62,15 @@ class TwoProcesses:
             worker.close()
 
 
-def make_executor(mode: str, root: str | Path, *, base_dir: str | Path | None = None) -> Executor:
+def make_executor(mode: str, root: str | Path, *, base_dir: str | Path | None = None,
+                  evidence: str = "memory") -> Executor:
+    """``evidence``: ``memory`` (default; in-process modes keep each run's evidence in memory: no
+    files, no fsync, the same bytes) or ``files`` (written to the scratch workspace and read
+    back). The ``process`` mode always writes files: its workers hand evidence over through them."""
     root = Path(root)
     base = Path(base_dir) if base_dir is not None else None
     if mode == "process":
         return TwoProcesses(root, base_dir=base)
     if mode in ("inprocess", "off"):
-        return InProcess(root, base_dir=base, repeat=mode == "inprocess")
+        return InProcess(root, base_dir=base, repeat=mode == "inprocess", evidence=evidence)
     raise ValueError(f"determinism mode {mode!r}: choose from {', '.join(MODES)}")

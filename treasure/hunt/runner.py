@@ -20,7 +20,7 @@ import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -29,13 +29,17 @@ from treasure.errors import TreasureError
 from treasure.hunt.case import Case
 from treasure.workspace import Workspace, init_workspace
 
+if TYPE_CHECKING:  # pragma: no cover
+    from treasure.engine import RunResult
+
 RUN_ID = "case"
 SSOT_NAME = "case.json"
 
 
 @dataclass(frozen=True, eq=False)
 class Evidence:
-    """What one run left on disk, read back as bytes and parsed documents."""
+    """What one run left on disk, read back as bytes and parsed documents (or, for an in-memory
+    run, the same bytes as it returned them: ``log_paths`` is then empty)."""
 
     run_id: str
     truth_dir: Path
@@ -57,6 +61,21 @@ class Evidence:
             court=orjson.loads((report_dir / "court_report.json").read_bytes()),
             eqs=orjson.loads((report_dir / "eqs_report.json").read_bytes()),
             equity_bytes=(report_dir / "equity.npy").read_bytes(),
+        )
+
+    @classmethod
+    def from_result(cls, workspace: Workspace, result: "RunResult") -> "Evidence":
+        """The evidence of an in-memory run (``evidence="memory"``): the same bytes and documents
+        the files would hold (reports parsed from the bytes that would have been written)."""
+        reports = result.report_bytes or {}
+        return cls(
+            run_id=result.run_id,
+            truth_dir=workspace.truth_dir,
+            log_paths=(),
+            log_bytes=result.log_bytes,
+            court=orjson.loads(reports["court_report.json"]),
+            eqs=orjson.loads(reports["eqs_report.json"]),
+            equity_bytes=result.equity_bytes or b"",
         )
 
     @cached_property
@@ -139,12 +158,14 @@ def resolve_strategy_ref(ref: str, base_dir: Path | None) -> str:
     return f"{(Path(base_dir) / target).resolve()}:{cls}"
 
 
-def run_staged(workspace: Workspace, ssot_path: Path, run_id: str = RUN_ID) -> Outcome:
-    """Run the engine on already-staged inputs; never raises for what the run does."""
+def run_staged(workspace: Workspace, ssot_path: Path, run_id: str = RUN_ID, *,
+               evidence: str = "files") -> Outcome:
+    """Run the engine on already-staged inputs; never raises for what the run does.
+    ``evidence="memory"``: nothing is written; the evidence is what the run returned."""
     from treasure.engine import RunRequest, execute_run, prepare_run
 
     request = RunRequest(workspace=workspace, ssot_path=ssot_path, run_id=run_id, overwrite=True,
-                         validate_events=False)
+                         validate_events=False, evidence=evidence)
     try:
         prep = prepare_run(request)
     except TreasureError as exc:
@@ -157,8 +178,12 @@ def run_staged(workspace: Workspace, ssot_path: Path, run_id: str = RUN_ID) -> O
         return Outcome("raised", error=exc.to_dict())
     except Exception:  # noqa: BLE001
         return Outcome("crashed", traceback=traceback.format_exc())
-    evidence, missing = load_evidence(workspace, result.run_id)
-    return Outcome(result.status, error=result.error.to_dict() if result.error else None, evidence=evidence,
+    if result.log_lines is not None:
+        found: Evidence | None = Evidence.from_result(workspace, result)
+        missing = None
+    else:
+        found, missing = load_evidence(workspace, result.run_id)
+    return Outcome(result.status, error=result.error.to_dict() if result.error else None, evidence=found,
                    missing=missing)
 
 
@@ -173,9 +198,10 @@ def load_evidence(workspace: Workspace, run_id: str) -> tuple[Evidence | None, s
 class Scratch:
     """A throwaway workspace for running generated cases, one after another."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, evidence: str = "files") -> None:
         root = Path(root)
         self.workspace = Workspace.at(root) if (root / "spec").is_dir() else init_workspace(root)
+        self.evidence = evidence
 
     @property
     def root(self) -> Path:
@@ -199,4 +225,4 @@ class Scratch:
         return ssot_path
 
     def run(self, case: Case, *, base_dir: Path | None = None, run_id: str = RUN_ID) -> Outcome:
-        return run_staged(self.workspace, self.stage(case, base_dir=base_dir), run_id)
+        return run_staged(self.workspace, self.stage(case, base_dir=base_dir), run_id, evidence=self.evidence)

@@ -113,9 +113,9 @@ def restrict(names: Iterable[str]) -> Iterator[tuple[str, ...]]:
 
 @lru_cache(maxsize=8)
 def _contracts(truth_dir: Path) -> "Contracts":
-    from treasure.contracts import Contracts
+    from treasure.engine.request import contracts_for  # one per process per version of truth/
 
-    return Contracts(truth_dir)
+    return contracts_for(truth_dir)
 
 
 def _first(events: list[dict[str, Any]], event_type: str) -> dict[str, Any] | None:
@@ -178,11 +178,14 @@ def check_clean_run(outcome: "Outcome", case: "Case | None" = None) -> None:
 def check_event_log(evidence: "Evidence", contracts: "Contracts | None" = None) -> None:
     """The log verifies line by line (``treasure.eventlog.verify_log`` against ``truth/``),
     starts with run_start, ends with run_end, and holds one of each."""
-    from treasure.eventlog import verify_log
+    from treasure.eventlog import verify_log, verify_log_bytes
 
     contracts = contracts or _contracts(Path(evidence.truth_dir))
     try:
-        verify_log(list(evidence.log_paths), contracts)
+        if evidence.log_paths:
+            verify_log(list(evidence.log_paths), contracts)
+        else:  # an in-memory run's log
+            verify_log_bytes(evidence.log_bytes, contracts, source=f"run_{evidence.run_id}.jsonl (in memory)")
     except TreasureError as exc:
         _fail("event_log", f"{exc.code}: {exc}")
     events = evidence.events
