@@ -182,7 +182,7 @@ def _schema_keys() -> set[str]:
 
 #: dotted words in hints that are not SSOT keys: files, modules, fields of events and reports
 NOT_KEYS = re.compile(r"\.(json|jsonl|csv|py|lock|log|flag|md|db|gz|npy|html|tar|schema|txt|pem)$|"
-                      r"^(treasure|payload|docs|truth|spec|events|metrics|court|gates)\.|^(e\.g|i\.e)$")
+                      r"^(treasure|pytest_treasure|payload|docs|truth|spec|events|metrics|court|gates)\.|^(e\.g|i\.e)$")
 DOTTED = re.compile(r"(?<![\w/.-])([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)(?![\w/-])")
 
 
