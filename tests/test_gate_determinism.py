@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hypothesis  # noqa: F401  preloaded: pytester's in-process runs then reuse it
 import pytest
+from pytest_treasure.gates import GATES_DIR
 
 import treasure.engine  # noqa: F401  preloaded, as above
 from treasure.workspace import Workspace, bundle_dir, init_workspace
@@ -51,7 +52,6 @@ WALL_CLOCK = '''
 import time
 
 from treasure.strategy import Intent, Strategy
-from pytest_treasure.gates import GATES_DIR
 
 
 class Clocked(Strategy):

@@ -8,10 +8,10 @@ from pathlib import Path
 import hypothesis  # noqa: F401  preloaded: pytester's in-process runs then reuse it (its plugin imports it)
 import jsonschema  # noqa: F401
 import pytest
+from pytest_treasure.gates import GATES_DIR
 
 import treasure.engine  # noqa: F401  preloaded, as above
 from treasure.workspace import Workspace, bundle_dir, init_workspace
-from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 

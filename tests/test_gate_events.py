@@ -9,11 +9,11 @@ import hypothesis  # noqa: F401  preloaded: pytester's in-process runs then reus
 import jsonschema
 import orjson
 import pytest
+from pytest_treasure.gates import GATES_DIR
 
 import treasure.engine  # noqa: F401  preloaded, as above
 from treasure.events import seal
 from treasure.workspace import Workspace, bundle_dir, init_workspace
-from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 

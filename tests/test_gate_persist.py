@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_treasure.gates import GATES_DIR
 from test_store_support import make_workspace
 
 from treasure.workspace import Workspace
-from pytest_treasure.gates import GATES_DIR
 
 GATE = GATES_DIR / "test_persist.py"
 

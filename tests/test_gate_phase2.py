@@ -13,6 +13,7 @@ from pathlib import Path
 import hypothesis  # noqa: F401  preloaded: pytester's in-process runs then reuse it
 import numpy  # noqa: F401
 import pytest
+from pytest_treasure.gates import GATES_DIR
 
 import treasure.engine  # noqa: F401
 from treasure.workspace import Workspace, bundle_dir, init_workspace
@@ -28,7 +29,6 @@ import pytest
 import orjson
 from pytest_treasure import workspace_of
 from treasure.events import GENESIS_HASH, seal
-from pytest_treasure.gates import GATES_DIR
 
 _RUN = {}
 

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pytest_treasure.gates import GATES_DIR
 
 import treasure.engine  # noqa: F401  preloaded for pytester's in-process run
 from treasure.invariants import InvariantViolation
 from treasure.lookahead import check_lookahead, check_lookahead_invariant, sample_cuts
 from treasure.workspace import Workspace, bundle_dir, init_workspace
-from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 

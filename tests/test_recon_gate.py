@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from pytest_treasure.gates import GATES_DIR
 
 from treasure.recon.model import ReconResult
 from treasure.workspace import Workspace, bundle_dir, init_workspace
-from pytest_treasure.gates import GATES_DIR
 
 pytest_plugins = ["pytester"]
 

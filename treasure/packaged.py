@@ -40,7 +40,7 @@ def shipped_files(root: Path) -> list[str]:
     out: set[str] = set()
     for folder, patterns in PARTS:
         for pattern in patterns:
-            out.update(str(p.relative_to(root)) for p in (root / folder).glob(pattern) if p.is_file())
+            out.update(str(p.relative_to(root)) for p in sorted((root / folder).glob(pattern)) if p.is_file())
     return sorted(out)
 
 

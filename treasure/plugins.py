@@ -100,13 +100,20 @@ def registered(plugin: Any, name: str | None = None) -> Iterator[Any]:
         pm.unregister(plugin)
 
 
+def _identity(value: Any) -> Any:
+    """What makes two declarations the same: a class or function by where it is defined (a module
+    imported again, e.g. by pytester, makes a new object of the same declaration), else the value."""
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    return (module, qualname) if isinstance(module, str) and isinstance(qualname, str) else value
+
+
 def _merged(kind: str, results: list[Mapping[str, Any] | None]) -> dict[str, Any]:
     from treasure.errors import RunError
 
     merged: dict[str, Any] = {}
     for result in results:
         for key, value in (result or {}).items():
-            if key in merged and merged[key] is not value and merged[key] != value:
+            if key in merged and merged[key] is not value and _identity(merged[key]) != _identity(value):
                 raise RunError("PLUGIN_CONFLICT", f"two plugins declare the {kind} {key!r} differently: "
                                f"{merged[key]!r} and {value!r}")
             merged[key] = value

@@ -68,11 +68,12 @@ def own_sessions(treasure_run: Any, treasure_workspace: Any) -> Any:
     found = sessions_for(treasure_workspace, treasure_run.run_id, dataset_sha256=record.dataset_sha256,
                          symbol=record.symbol)
     if found is None:
-        pytest.fail(f"error[RECON_NO_SESSIONS]: no recorded live sessions for run {treasure_run.run_id} "
-                    f"(dataset {str(record.dataset_sha256)[:12]}…): neither fixtures/live/runs/{treasure_run.run_id}/"
-                    f"{MANIFEST} nor a fixtures/live/{MANIFEST} generated from this dataset\n"
-                    f"  hint: `treasure run` (if not made yet), then `treasure recon record {treasure_run.run_id}`",
-                    pytrace=False)
+        missing = TreasureError(
+            "RECON_NO_SESSIONS", f"no recorded live sessions for run {treasure_run.run_id} "
+            f"(dataset {str(record.dataset_sha256)[:12]}…): neither fixtures/live/runs/{treasure_run.run_id}/"
+            f"{MANIFEST} nor a fixtures/live/{MANIFEST} generated from this dataset",
+            hint=f"`treasure run` (if not made yet), then `treasure recon record {treasure_run.run_id}`")
+        pytest.fail(missing.render(), pytrace=False)
     if not found.manifest.get("sessions"):
         pytest.fail(f"{treasure_workspace.relative(found.folder / MANIFEST)} lists no sessions", pytrace=False)
     return found
