@@ -15,7 +15,7 @@ from treasure.cli.types import add_out_option, out_target
 from treasure.errors import EXIT_BAD_INPUT, EXIT_OK, TreasureError
 from treasure.store import StoreReader, backup_db, check_store, ingest_log, log_parts, restore_db
 from treasure.store.errors import StoreError
-from treasure.store.location import resolve_db
+from treasure.store.location import db_label, resolve_db
 from treasure.workspace import Workspace, check_run_id
 
 
@@ -87,7 +87,7 @@ def _contracts(ws: Workspace) -> Contracts:
 def handle_ingest(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     db = resolve_db(ws, args.db)
-    jobs: list[tuple[list[Path], Path | None]] = []
+    jobs: list[tuple[list[Path], Path | None, bool]] = []  # parts, reports, kept inside the workspace
     for raw in args.logs:
         path = ws.resolve_cli(raw, field="LOG")
         reports = None
@@ -98,21 +98,28 @@ def handle_ingest(args: argparse.Namespace) -> int:
                 reports = ws.run_reports(path.name[len("run_"):-len(".jsonl")])
             except Exception:  # a log named outside the run-id alphabet: no default reports
                 reports = None
-        jobs.append((log_parts(path), reports))
+        from treasure.workspace import is_inside
+
+        jobs.append((log_parts(path), reports, is_inside(ws.root, path)))
     for run_id in args.run:
         check_run_id(run_id)
-        parts = ws.log_parts(run_id)
+        from treasure.logfiles import locate, restore_hint
+
+        found = locate(ws, run_id)
+        parts = list(found.paths)
         if not parts:
-            raise StoreError("RUN_UNKNOWN", f"run {run_id} has no event log in {ws.relative(ws.logs_dir)}",
-                             field="--run")
+            raise StoreError("RUN_UNKNOWN", f"run {run_id} has no event log in {ws.relative(ws.logs_dir)}"
+                             + (" (it is archived)" if found.location == "archive" else ""), field="--run",
+                             hint=restore_hint(run_id) if found.location == "archive" else None)
         reports = None if args.no_reports else (ws.resolve_cli(args.reports, field="--reports")
                                                 if args.reports else ws.run_reports(run_id))
-        jobs.append((parts, reports))
+        jobs.append((parts, reports, True))
     if not jobs:
         raise StoreError("STORE_NOTHING", "nothing to ingest: give LOG file(s) or --run RUN_ID",
                          hint="e.g. `treasure db ingest logs/events/run_<id>.jsonl`")
     contracts = _contracts(ws)
-    results = [ingest_log(db, parts, contracts=contracts, reports_dir=reports) for parts, reports in jobs]
+    results = [ingest_log(db, parts, contracts=contracts, reports_dir=reports, root=ws.root if run_job else None)
+               for parts, reports, run_job in jobs]
     lines = []
     for r in results:
         if r.nothing_to_do:
@@ -121,7 +128,7 @@ def handle_ingest(args: argparse.Namespace) -> int:
             new = f"{r.inserted} new" + (f", {r.unchanged} already stored" if r.unchanged else "")
             lines.append(f"run {r.run_id}: ingested {r.events} events ({new}); reports {r.reports}; "
                          f"status {r.status}")
-    emit(args, "\n".join(lines) + f"\n  db  {ws.relative(db)}",
+    emit(args, "\n".join(lines) + f"\n  db  {db_label(ws, db)}",
          {"db": str(db), "runs": [r.to_dict() for r in results]})
     return EXIT_OK
 
@@ -130,7 +137,7 @@ def handle_check(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     db = resolve_db(ws, args.db)
     report = check_store(db)
-    report.path = ws.relative(db)
+    report.path = db_label(ws, db)
     emit(args, report.render(), report.to_dict())
     return EXIT_OK if report.ok else EXIT_BAD_INPUT
 
@@ -151,7 +158,7 @@ def handle_backup(args: argparse.Namespace) -> int:
                       check_exists=False)  # backup_db refuses an existing file itself
     report = backup_db(db, dest, overwrite=force)
     events = sum(r["events"] for r in report.runs)
-    emit(args, f"db backup: {ws.relative(db)} -> {ws.relative(dest)} ({len(report.runs)} run(s), {events} events; "
+    emit(args, f"db backup: {db_label(ws, db)} -> {ws.relative(dest)} ({len(report.runs)} run(s), {events} events; "
          "copy checked)", {"db": str(db), "dest": str(dest), "check": report.to_dict()})
     return EXIT_OK
 
@@ -162,7 +169,7 @@ def handle_restore(args: argparse.Namespace) -> int:
     src = ws.resolve_cli(args.src, field="SRC")
     report, kept = restore_db(src, db)
     events = sum(r["events"] for r in report.runs)
-    text = f"db restore: {ws.relative(src)} -> {ws.relative(db)} ({len(report.runs)} run(s), {events} events; " \
+    text = f"db restore: {ws.relative(src)} -> {db_label(ws, db)} ({len(report.runs)} run(s), {events} events; " \
            "source checked)"
     if kept is not None:
         text += f"\n  previous DB kept as {ws.relative(kept)}"
@@ -188,7 +195,7 @@ def handle_runs(args: argparse.Namespace) -> int:
     db = resolve_db(ws, args.db)
     with StoreReader(db) as reader:
         runs = reader.runs()
-    lines = [f"{len(runs)} run(s) in {ws.relative(db)}"]
+    lines = [f"{len(runs)} run(s) in {db_label(ws, db)}"]
     lines += [f"  {r.run_id:<40} {r.status:<9} {r.events:>8} events" for r in runs]
     emit(args, "\n".join(lines), {"db": str(db), "runs": [r.to_dict() for r in runs]})
     return EXIT_OK

@@ -124,6 +124,12 @@ def handle(args: argparse.Namespace) -> int:
         if scan.truncated_at:
             sys.stderr.write(f"warning: the log of {run_id} ends in a torn line at {scan.truncated_at} "
                              "(the writer was interrupted); it was skipped\n")
+        if getattr(scan, "unverified", None):
+            sys.stderr.write(f"warning: the log of {run_id} does not verify ({scan.unverified_lines} line(s); "
+                             f"first at {scan.unverified}): what is shown may be edited or foreign; check it "
+                             "with `treasure verify events`\n")
+    if not any(scan.matched for _, scan in stats) and not args.count and not args.json:
+        sys.stderr.write(f"no events of {', '.join(run_ids) or args.run_id} match the filters\n")
     return 0
 
 

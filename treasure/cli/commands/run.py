@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from treasure.cli.output import Progress, emit, pct
@@ -99,20 +100,37 @@ def handle(args: argparse.Namespace) -> int:
     ws = Workspace.at(args.workspace)
     refuse_overwrite_while_halted(args, ws)
     request = request_from_args(args, ws)
+    from treasure.lock import approval_state
+    from treasure.ops.timings import RunTimer
+
+    approved, unapproved = approval_state(ws)  # the run proceeds; the operator is told, plainly
+    if not approved and not args.json:
+        print(f"WARN unapproved SSOT: {', '.join(unapproved)} changed since `treasure ssot approve` "
+              "(see `treasure ssot diff`)", file=sys.stderr)
+    timer = RunTimer()
     stored = None
     if getattr(args, "no_db", False):
         result = run(request)
     else:
         from treasure.store.live import run_stored
 
-        from treasure.store.location import resolve_db
+        from treasure.store.location import db_label, resolve_db
 
         db_arg = getattr(args, "db", None)
         result, stored = run_stored(request, None if db_arg is None else resolve_db(ws, db_arg or None))
+    total_ms = timer.elapsed_ms()
+    simulate_ms = ((result.court or {}).get("timing") or {}).get("wall_ms")
+    timer.add("run", total_ms)
+    if isinstance(simulate_ms, (int, float)):
+        timer.add("simulate", simulate_ms)
+        timer.add("prepare+reports+db", total_ms - simulate_ms)
+    timer.write(ws, result.run_id)
     text = verdict(result, ws)
+    if not approved:
+        text += f"\n  warn          SSOT not approved: {', '.join(unapproved)} (treasure ssot diff; treasure ssot approve)"
     exit_code = result.exit_code
     if stored is not None:
-        text += f"\n  db            {ws.relative(stored.db_path)} ({stored.status})"
+        text += f"\n  db            {db_label(ws, stored.db_path)} ({stored.status})"
         if stored.error is not None:
             text += "\n" + stored.error.render()
             exit_code = exit_code or stored.error.exit_code
@@ -122,5 +140,6 @@ def handle(args: argparse.Namespace) -> int:
                       "exit_code": exit_code, "court_report": result.court,
                       "event_log": ws.relative(result.event_log),
                       "error": result.error.to_dict() if result.error else None,
-                      "db": stored.to_dict() if stored is not None else None})
+                      "db": stored.to_dict() if stored is not None else None,
+                      "ssot_approved": approved, "ssot_unapproved": unapproved})
     return exit_code
