@@ -37,7 +37,9 @@ RECON_ESCALATION = 10   # runbook Escalation: "Reconciliation mismatch >10 order
 #: The runbook's actions, by finding code (quoted where the runbook has a line for it).
 ACTIONS = {
     "LOG_BROKEN": "verify:events fails -> the log was edited, truncated or emitted wrongly at that line; "
-                  "restore it from archive/ or the DB, or re-run (`treasure replay` / `treasure run`)",
+                  "restore it from the DB with `treasure db restore-log RUN` (it moves the broken log to "
+                  "logs/events/broken/), or from archive/ (`treasure archive --restore RUN`), or re-run "
+                  "(`treasure replay` / `treasure run`)",
     "LOG_TRUNCATED": "the writer was interrupted: check SYS events (below) and re-run the run",
     "RUN_INCOMPLETE": "Run Crashed / No Output: check system events, the error cascade and the last events "
                       "(`treasure events RUN --category SYS --tail 20`). Common causes: data gap -> DATA events, "
@@ -72,6 +74,9 @@ ACTIONS = {
     "DATASET_OVERRIDE": "the run used an explicit --dataset, not the pinned one: replay needs that file",
     "DATASET_CHANGED": "the pinned dataset changed since this run: restore it to replay, or re-pin it with approval",
     "EMERGENCY_FLAG_SET": "an emergency halt is in force: new runs halt at once; `treasure resume` when safe",
+    "SSOT_UNAPPROVED": "the run used an SSOT not approved in spec/ssot.lock: `treasure ssot diff` shows what "
+                       "changed; if the change is reviewed, `treasure ssot approve` (and re-run), else restore "
+                       "the approved files and re-run",
 }
 
 
@@ -248,6 +253,7 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         code = "LOG_TRUNCATED" if integrity["code"] == "EVENTS_TRUNCATED" else "LOG_BROKEN"
         f = col.finding(code, "critical", f"event log {integrity['code']}: {integrity['message']}{where}")
         f.count = 1
+        f.action = f.action.replace(" RUN`", f" {run_id}`")  # the commands, ready to paste
         if integrity.get("hint"):
             f.action = f"{f.action}; {integrity['hint']}"
     elif stats.truncated_at:
@@ -365,10 +371,12 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
                         f"data/emergency.flag is set ({flag.describe()})")
         f.count = 1
 
+    court, court_problem = read_court(ws, run_id)
+    _court_findings(col, court)
+
     ordered = sorted(findings.values(), key=lambda f: (-SEVERITY_RANK[f.severity], f.code))
     worst = ordered[0].severity if ordered else "info"
     verdict = "bad" if SEVERITY_RANK[worst] >= SEVERITY_RANK["error"] else "warn" if worst == "warn" else "ok"
-    court, court_problem = read_court(ws, run_id)
     start = col.run_start or {}
     strategy = strategy_raw if isinstance(strategy_raw := start.get("strategy"), dict) else {}
     end = col.run_end or {}
@@ -405,6 +413,20 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         "findings": [asdict(f) for f in ordered],
         "replay": _replay(ws, run_id, start, dataset),
     }
+
+
+def _court_findings(col: _Collector, court: dict[str, Any] | None) -> None:
+    """Findings the engine recorded only in the court report (no event carries them): today the
+    run's SSOT approval state (SSOT_UNAPPROVED, a circumstance of the run, not one of its inputs)."""
+    if not isinstance(court, dict) or not isinstance(court.get("findings"), list):
+        return
+    for entry in court["findings"]:
+        if not isinstance(entry, dict) or entry.get("code") != "SSOT_UNAPPROVED":
+            continue
+        message = str(entry.get("message") or "the SSOT was not approved")
+        f = col.finding("SSOT_UNAPPROVED", "warn", f"court report: {message}")
+        count = entry.get("count")
+        f.count = count if isinstance(count, int) and count > 0 else 1
 
 
 def _adapter_health(col: _Collector, findings: dict[str, Finding], rate: float) -> None:

@@ -73,6 +73,18 @@ def _stamp(path: Path) -> Any:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
+def _stderr_fd() -> int | None:
+    """The file descriptor behind ``sys.stderr``, or None when it has none (replaced by a capture
+    such as pytest's capsys, or by an embedding application): then a subprocess's output must be
+    captured and written through ``sys.stderr`` instead of handed the stream."""
+    try:
+        sys.stderr.flush()
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and ValueError
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
 def handle(args: argparse.Namespace) -> int:
     from treasure import gate_history
     from treasure.jsonio import read_json
@@ -88,8 +100,15 @@ def handle(args: argparse.Namespace) -> int:
     if args.quiet:  # -q: pytest's output is kept back and shown only if the gates do not pass
         completed = subprocess.run(command, cwd=ws.root, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT)
+    elif args.json and _stderr_fd() is None:  # embedded (sys.stderr replaced): capture, re-emit below
+        completed = subprocess.run(command, cwd=ws.root, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
+        if completed.stdout:
+            sys.stderr.write(completed.stdout.decode("utf-8", "replace"))
+            sys.stderr.flush()
     else:
-        completed = subprocess.run(command, cwd=ws.root, env=env, stdout=sys.stderr if args.json else None)
+        completed = subprocess.run(command, cwd=ws.root, env=env,
+                                   stdout=_stderr_fd() if args.json else None)
     written = _stamp(report_path)
     passed = completed.returncode == 0 and written is not None and written != before \
         and gate_history.session_view(read_json(report_path)).get("status") == "passed"
