@@ -121,7 +121,7 @@ class SweepDir:
         return row
 
 
-def run_sweep(ws: Workspace, spec_path: str | Path, options: ExecutorOptions, *, db: Path | None = None,
+def run_sweep(ws: Workspace, spec_path: str | Path, options: ExecutorOptions, *, db: Path | str | None = None,
               force: bool = False, progress: Progress | None = None) -> SweepOutcome:
     spec = load_spec(ws, spec_path)
     plan = plan_sweep(ws, spec)
@@ -178,7 +178,7 @@ def run_sweep(ws: Workspace, spec_path: str | Path, options: ExecutorOptions, *,
                         written=sweep.written, unchanged=sweep.unchanged, stored=stored)
 
 
-def _store(ws: Workspace, db: Path, row: dict[str, Any], contracts: Any) -> dict[str, Any]:
+def _store(ws: Workspace, db: Path | str, row: dict[str, Any], contracts: Any) -> dict[str, Any]:
     from treasure.store.ingest import ingest_log
 
     log = next(ws.root / e["path"] for e in row["evidence"] if "/logs/events/" in e["path"])

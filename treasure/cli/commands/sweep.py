@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     where.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running dask scheduler")
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="LocalCluster workers (default 2)")
-    parser.add_argument("--db", metavar="PATH", help="also store every run in this SQLite DB (idempotent)")
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="also store every run in this SQLite DB or postgresql:// store (idempotent; several "
+                        "sweeps may write one PostgreSQL store at once)")
     parser.add_argument("--force", action="store_true",
                         help="re-run every point and replace evidence that differs")
     parser.set_defaults(handler=handle)
@@ -68,7 +70,9 @@ def handle(args: argparse.Namespace) -> int:
     ws = Workspace.at(args.workspace)
     if args.workers < 1:
         raise TreasureError("CLI_VALUE", "--workers must be at least 1", field="--workers")
-    db = ws.resolve_cli(args.db, field="--db") if args.db else None
+    from treasure.store.location import db_label, resolve_db
+
+    db = resolve_db(ws, args.db) if args.db else None
     options = ExecutorOptions(serial=args.serial, scheduler=args.scheduler, n_workers=args.workers)
     outcome = run_sweep(ws, args.spec, options, db=db, force=args.force,
                         progress=EtaBar(enabled=not args.json and not args.quiet))
@@ -86,7 +90,7 @@ def handle(args: argparse.Namespace) -> int:
         lines.append(f"    {entry['rank']:>3}. {entry['value']:>10.4f}  {row['point_id']}  {row['strategy']} {params} "
                      f"seed={row['seed']}")
     if db is not None:
-        lines.append(f"  db            {ws.relative(db)} ({len(outcome.stored)} runs stored or unchanged)")
+        lines.append(f"  db            {db_label(ws, db)} ({len(outcome.stored)} runs stored or unchanged)")
     failed = [r for r in report["runs"] if r["status"] != "complete"]
     exit_code = 0
     if failed:
@@ -97,5 +101,6 @@ def handle(args: argparse.Namespace) -> int:
                                   "html": ws.relative(outcome.html_path), "points": report["points"],
                                   "by_status": report["by_status"], "ran": outcome.ran, "reused": outcome.reused,
                                   "written": outcome.written, "ranking": report["ranking"][:10],
+                                  "db": None if db is None else db_label(ws, db), "stored": len(outcome.stored),
                                   "exit_code": exit_code})
     return exit_code
