@@ -5,7 +5,9 @@ Inputs reach workers by content hash: each bundle and dataset is scattered once 
 ``treasure-input-<sha256>`` (replicated to every worker, so losing one loses no input), and each
 task names its inputs by those keys. Tasks are keyed ``treasure-point-<point_id>`` and are pure, so
 the scheduler may re-run one whose worker died; results come back to the client as they finish,
-in any order (the report is sorted, so the order never shows).
+in any order (the report is sorted, so the order never shows). At most ``max_in_flight`` tasks
+(default 4 per worker) are submitted at a time, one more as each finishes, so a sweep of any size
+holds a bounded number of futures on the client and the scheduler.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class ExecutorOptions:
     n_workers: int = 2
     threads_per_worker: int = 1
     retries: int = 2
+    #: tasks in flight at once (a bounded window: the client and scheduler hold at most this many
+    #: futures); ``None``: 4 per worker the scheduler knows at the start (at least 4)
+    max_in_flight: int | None = None
     #: test hook: called after each result with (client, results so far), e.g. to kill a worker
     chaos: Callable[[Any, int], None] | None = field(default=None, repr=False)
     #: filled in after a Dask run: workers the scheduler saw leave (killed or lost)
@@ -103,22 +108,39 @@ def _run_on(client: Any, fn: Callable[..., dict[str, Any]], tasks: Sequence[Pure
     payload: dict[str, Any] = {input_key(s): shared[s] for s in needed}
     scattered = client.scatter(payload, broadcast=True, hash=False) if payload else {}
     workers_before = set(client.scheduler_info()["workers"])
-    futures = [client.submit(fn, *task.args, *(scattered[input_key(s)] for s in task.inputs), key=task.key,
-                             retries=options.retries, pure=False)
-               for task in tasks]
+    window = options.max_in_flight or max(4, 4 * len(workers_before))
+    pending = iter(tasks)
+    live: set[Any] = set()
+
+    def submit_next() -> Any:
+        task = next(pending, None)
+        if task is None:
+            return None
+        future = client.submit(fn, *task.args, *(scattered[input_key(s)] for s in task.inputs), key=task.key,
+                               retries=options.retries, pure=False)
+        live.add(future)
+        return future
+
+    first = [f for f in (submit_next() for _ in range(min(window, len(tasks)))) if f is not None]
     done = 0
     try:
-        for future in as_completed(futures):
+        queue = as_completed(first)
+        for future in queue:  # one finished: one more goes in, so at most ``window`` are in flight
             try:
                 result = future.result()
             except Exception as exc:  # the task raised on every retry, or its workers kept dying
                 raise RunError("SWEEP_TASK_FAILED", f"task {future.key} failed: {type(exc).__name__}: {exc}") from exc
+            live.discard(future)
+            future.release()
+            following = submit_next()
+            if following is not None:
+                queue.add(following)
             on_result(result)
             done += 1
             if options.chaos is not None:
                 options.chaos(client, done)
     finally:
-        for future in futures:
+        for future in live:
             future.release()
     workers_after = set(client.scheduler_info()["workers"])
     options.lost_workers = sorted(workers_before - workers_after)
