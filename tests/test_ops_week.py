@@ -28,9 +28,7 @@ file operation instead of a command, a comment says so.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -348,19 +346,23 @@ def day4_corrupted_line(op: Operator) -> str:
     op.checklist("pre", code=2, expect={"pre.gates": "fail"})
 
     # restore from the DB. The DB copy is checked and replays identically; `db export` writes the
-    # log byte-identical. It refuses to write under logs/ (OUT_PROTECTED, even when the log is
-    # missing), so the export goes to a scratch file and the operator moves it into place: the one
-    # plain file step of the week (pinned below: test_db_export_can_put_a_log_back_into_logs_events).
+    # log byte-identical to a scratch file (--out never writes under logs/: OUT_PROTECTED), and
+    # `db restore-log` puts it back: the broken log is moved aside under logs/events/broken/, not deleted
     op.do("db", "check")
     out, _ = op.do("replay", run4, "--from", "db")
     assert "replay identical" in out, out
     exported = op.tmp / f"run_{run4}.from_db.jsonl"
     op.do("db", "export", run4, "-o", exported)
     assert exported.read_bytes() == original, "db export is not byte-identical to the original log"
-    quarantine = op.tmp / "quarantine"
-    quarantine.mkdir()
-    shutil.move(str(log), quarantine / log.name)
-    os.replace(exported, log)
+    op.do("db", "export", run4, "-o", log, code=2)
+    restored = op.json("db", "restore-log", run4)
+    assert restored["restored"] is True and restored["workspace_log"] == "broken", restored
+    aside = f"logs/events/broken/run_{run4}.1/run_{run4}.jsonl"
+    assert restored["moved_aside"] == [aside] and restored["path"] == f"logs/events/run_{run4}.jsonl", restored
+    assert log.read_bytes() == original
+    assert (op.ws / aside).read_bytes() == b"".join(lines), "the broken log was not kept as it was"
+    again = op.json("db", "restore-log", run4)  # a log that verifies is left alone
+    assert again["restored"] is False and again["workspace_log"] == "ok", again
 
     op.gates("events")
     assert op.gates_latest()["events"]["outcome"] == "passed"
@@ -575,15 +577,20 @@ def test_diagnose_names_an_unapproved_ssot_run(cli: CLI, tmp_path: Path) -> None
     assert "SSOT_UNAPPROVED" in [f["code"] for f in diag["findings"]] and diag["verdict"] == "warn", diag["findings"]
 
 
-@pytest.mark.xfail(strict=True, reason="no command puts a run's event log back from the DB: `db export RUN -o "
-                   "logs/events/run_RUN.jsonl` is OUT_PROTECTED even when that log is missing, `db restore` "
-                   "replaces the whole DB, and diagnose's LOG_BROKEN action ('restore it from archive/ or the "
-                   "DB') names no command: cli/db (+ ops/diagnose action text)")
 def test_a_run_log_can_be_restored_from_the_db_by_a_command(cli: CLI, tmp_path: Path) -> None:
+    """`db export -o logs/events/...` stays refused (--out never writes evidence); `db restore-log`
+    puts a missing log back, and diagnose's LOG_BROKEN action names it."""
     op = week_workspace(cli, tmp_path)
     run_id = op.clean_run(4)
     log = op.ws / "logs" / "events" / f"run_{run_id}.jsonl"
     original = log.read_bytes()
+    log.write_bytes(original.replace(b'"seq":3,', b'"seq":4,', 1))
+    diag = op.diagnose(run_id)
+    (broken,) = [f for f in diag["findings"] if f["code"] == "LOG_BROKEN"]
+    assert f"treasure db restore-log {run_id}" in broken["action"], broken["action"]
     log.rename(tmp_path / "quarantined.jsonl")  # the broken log, moved aside by the operator
-    op.do("db", "export", run_id, "-o", log)
+    _, err = op.do("db", "export", run_id, "-o", log, code=2)
+    assert "OUT_PROTECTED" in err, err
+    doc = op.json("db", "restore-log", run_id)
+    assert doc["restored"] is True and doc["workspace_log"] == "missing" and doc["moved_aside"] == [], doc
     assert log.read_bytes() == original

@@ -268,6 +268,9 @@ _REGISTRY: dict[str, Code | str] = {
         "backup"),
     "STORE_BACKUP_EXISTS": Code(INPUT, "choose a new file name, or pass --overwrite"),
     "STORE_NOTHING": Code(INPUT, "give LOG file(s) or --run RUN_ID"),
+    "STORE_RESTORE_MISMATCH": Code(CHECK, "the DB's copy of the run is not the run's log (another run under "
+        "that id, or damaged): nothing was moved; `treasure db check`, and `treasure db export RUN -o FILE` "
+        "to inspect it"),
     "REPLAY_NO_DB": Code(INPUT, "pass --db PATH, or set persistence.db_path in the SSOT"),
     "REPLAY_SOURCE": Code(INPUT, "--from takes db or events"),
     "REPLAY_EVIDENCE_BROKEN": Code(CHECK, "the recorded evidence does not verify, so there is nothing "

@@ -99,6 +99,12 @@ class StoreReader:
                                       doing=f"reading events of run {run_id}"):
             yield seq, line.encode("utf-8")
 
+    def iter_hashes(self, run_id: str) -> Iterator[tuple[int, str]]:
+        """``(seq, events.hash)`` in seq order: the stored hash columns, not parsed from the lines."""
+        for seq, digest in self._stream("SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq", (run_id,),
+                                        doing=f"reading the event hashes of run {run_id}"):
+            yield int(seq), str(digest)
+
     def iter_events(self, run_id: str) -> Iterator[dict[str, Any]]:
         for _, line in self.iter_lines(run_id):
             yield orjson.loads(line)

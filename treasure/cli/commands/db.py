@@ -1,4 +1,4 @@
-"""``treasure db ingest|check|backup|restore|export|runs``: the run database, for operators.
+"""``treasure db ingest|check|backup|restore|export|restore-log|runs``: the run database, for operators.
 
 Thin wrappers over :mod:`treasure.store`; every failure is a coded error. The DB is ``--db PATH``
 or the SSOT's ``persistence.db_path`` (default data/treasure.db).
@@ -66,6 +66,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("run_id", metavar="RUN_ID")
     add_out_option(p, help="JSONL file to write (atomically)", required=True)
     p.set_defaults(handler=handle_export)
+
+    p = sub.add_parser("restore-log", parents=[db_common],
+                       help="put a run's missing or broken event log back into logs/events/ from the DB",
+                       description="Rebuild RUN_ID's event log from the DB into logs/events/run_<id>.jsonl, only "
+                       "when the workspace's log of that run is missing or does not verify. The stored lines are "
+                       "verified first (truth/ schemas, hash chain, the DB's hashes, the court report's head "
+                       "hash); a broken log is moved to logs/events/broken/run_<id>.<n>/, never deleted. Exit 0 "
+                       "when restored or when nothing needed restoring, 2 when the DB's copy does not match.")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.set_defaults(handler=handle_restore_log)
 
     p = sub.add_parser("runs", parents=[db_common], help="list the stored runs and their status")
     p.set_defaults(handler=handle_runs)
@@ -187,6 +197,24 @@ def handle_export(args: argparse.Namespace) -> int:
         count = reader.export(check_run_id(args.run_id), out)
     emit(args, f"db export: run {args.run_id}: {count} events -> {ws.relative(out)}",
          {"run_id": args.run_id, "events": count, "out": str(out)})
+    return EXIT_OK
+
+
+def handle_restore_log(args: argparse.Namespace) -> int:
+    from treasure.store.restore_log import restore_log
+
+    ws = Workspace.at(args.workspace)  # the log goes into a workspace: it must exist
+    db = resolve_db(ws, args.db)
+    result = restore_log(ws, db, check_run_id(args.run_id), contracts=_contracts(ws))
+    if result.restored:
+        lines = [f"db restore-log: run {result.run_id}: {result.events} events -> {result.path} "
+                 f"(from {db_label(ws, db)}; head {str(result.last_hash)[:16]}…)",
+                 f"  the workspace's log was {result.workspace_log}" + (f": {result.problem}" if result.problem else "")]
+        lines += [f"  moved aside  {path}" for path in result.moved_aside]
+        lines.append(f"  checked      {'; '.join(result.checked_against)}")
+    else:
+        lines = [f"db restore-log: run {result.run_id}: {result.note}"]
+    emit(args, "\n".join(lines), {"db": str(db), **result.to_dict()})
     return EXIT_OK
 
 
