@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -152,9 +153,31 @@ def _refuse_duplicate_keys(raw: bytes, shown: str) -> None:
     json.loads(raw, object_pairs_hook=pairs)
 
 
+def _check_workspace_spec(ssot_path: Path, schema_path: Path) -> None:
+    """When the schema is a workspace's spec/config.schema.json, refuse a spec/ or truth/ that
+    escapes the workspace (a symlinked folder, spec/ssot.json or any entry linked out, a device):
+    ``PATH_ESCAPE`` / ``WORKSPACE_LAYOUT``. An SSOT given on the command line (``--ssot``) outside
+    spec/ is the operator's explicit choice and is read as given."""
+    from treasure.workspace import Workspace
+
+    spec = Path(os.path.abspath(schema_path)).parent
+    if spec.name != "spec":
+        return  # a bare schema file (tests, tools): no workspace to hold it to
+    ws = Workspace(spec.parent.resolve())
+    ws.check_spec_tree()
+    in_spec = Path(os.path.abspath(ssot_path)).parent == spec
+    for path in ([ssot_path] if in_spec else []) + [schema_path]:
+        if path.is_symlink():
+            rel = f"spec/{path.name}"
+            raise ConfigError("PATH_ESCAPE", f"{rel} is a symlink (to {os.readlink(path)})", path=rel,
+                              hint=f"replace {rel} with the real file: what a run reads must be what "
+                              "`treasure ssot approve` pinned")
+
+
 def load_config(ssot_path: Path, schema_path: Path, *, display_path: str | None = None) -> Config:
     """Load and validate an SSOT file; every failure is a coded ConfigError naming file and field."""
     shown = display_path or str(ssot_path)
+    _check_workspace_spec(Path(ssot_path), Path(schema_path))
     if not Path(ssot_path).is_file():
         code = "SSOT_MISSING"
         raise ConfigError(code, f"no SSOT at {shown}", path=shown)

@@ -152,6 +152,8 @@ _REGISTRY: dict[str, Code | str] = {
     "WORKSPACE_MISSING": Code(INPUT, "run inside a workspace or pass --workspace (`treasure init DIR` "
         "makes one)"),
     "WORKSPACE_EXISTS": Code(INPUT, "choose an empty or new directory"),
+    "WORKSPACE_LAYOUT": Code(INPUT, "logs/, reports/, data/, evidence/, archive/, spec/ and truth/ must be "
+        "folders: move the file aside (`treasure init --force` restores spec/ and truth/)"),
     "WORKSPACE_OLD": Code(INPUT, "an older release made this workspace: run `treasure migrate` (see what it "
         "changes first with `treasure migrate --dry-run`; it keeps a backup in archive/migrate-*/)"),
     "WORKSPACE_NEWER": Code(INPUT, "a newer Treasure made this workspace (spec/workspace.version): upgrade "

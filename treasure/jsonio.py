@@ -7,8 +7,9 @@ one. The pretty form is for humans; canonical bytes for hashing live in :mod:`tr
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +26,57 @@ def dumps_pretty(document: Any) -> bytes:
     return orjson.dumps(document, option=_PRETTY)
 
 
-def fsync_dir(directory: Path) -> None:
-    """Persist a rename: without it a crash can forget that the new name exists."""
+#: ``fsync`` of a directory errnos that mean "this file system cannot sync a directory" (some
+#: FUSE, network and virtual file systems), not "your data is lost": ignored. Every other error
+#: (EIO, ENOSPC, EDQUOT, EROFS, ...) is an ``IO_ERROR``: the rename may not survive a crash.
+FSYNC_DIR_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
+#: Opening a directory for that fsync may be refused on a folder that is writable but not
+#: readable (mode 0333): nothing to sync through, ignored. Any other open error is an ``IO_ERROR``.
+OPEN_DIR_UNSUPPORTED = frozenset({errno.EACCES, errno.EPERM})
+
+#: Evidence files (reports, manifests, archives, rotated parts) are created like the event log:
+#: ``open(..., 0o666)`` filtered by the process umask (0644 under the usual umask 022), never
+#: mkstemp's private 0600, so one umask decides the mode of every evidence file.
+CREATE_MODE = 0o666
+
+
+def fsync_dir(directory: Path | str) -> None:
+    """Persist a rename: without it a crash can forget that the new name exists.
+
+    Errors are surfaced as ``IO_ERROR`` except the "not supported here" ones listed in
+    :data:`FSYNC_DIR_UNSUPPORTED` / :data:`OPEN_DIR_UNSUPPORTED`."""
     try:
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
+    except OSError as exc:
+        if exc.errno in OPEN_DIR_UNSUPPORTED:
+            return
+        raise _io_error(exc, Path(directory), "open the folder for fsync") from exc
     try:
         _faults.fire("fsync", os.path.realpath(directory))
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno not in FSYNC_DIR_UNSUPPORTED:
+            raise _io_error(exc, Path(directory), "fsync the folder") from exc
     finally:
         os.close(fd)
+
+
+def _io_error(exc: OSError, path: Path, action: str) -> TreasureIOError:
+    return TreasureIOError("IO_ERROR", f"could not {action} {path.name or path}: {exc.strerror or exc}",
+                           path=str(path))
+
+
+def create_temp(folder: Path | str, name: str, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new file ``.<name>.<8 hex>.<suffix>`` in ``folder`` opened for writing (O_EXCL, never
+    through a planted symlink), with the evidence mode :data:`CREATE_MODE` & ~umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(os.fspath(folder), f".{name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            return os.open(path, flags, CREATE_MODE), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", os.fspath(folder))
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, durable: bool = True) -> None:
@@ -45,7 +84,7 @@ def atomic_write_bytes(path: Path | str, data: bytes, *, durable: bool = True) -
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = create_temp(target.parent, target.name)
     except OSError as exc:
         raise TreasureIOError(
             "IO_ERROR", f"could not write {target.name}: {exc.strerror or exc}", path=str(target)

@@ -260,11 +260,18 @@ def check_tamper(workspace: Workspace | str | os.PathLike[str]) -> list[TamperFi
     (LOCK_MISSING / LOCK_INVALID), so a gate can print everything at once.
     """
     ws = _as_workspace(workspace)
+    findings: list[TamperFinding] = []
+    try:
+        ws.check_spec_tree()  # spec/ or truth/ linked out of the workspace: what is read is not what was pinned
+    except TreasureError as exc:
+        where = Path(exc.path).relative_to(ws.root).as_posix() if exc.path and Path(exc.path).is_absolute() \
+            and ws.root in Path(exc.path).parents else (exc.path or "spec")
+        findings.append(TamperFinding(exc.code, where, exc.message))
     try:
         lock = read_lock(ws)
     except ConfigError as exc:
-        return [TamperFinding(exc.code, f"spec/{LOCK_NAME}", exc.message)]
-    findings: list[TamperFinding] = []
+        return sorted([*findings, TamperFinding(exc.code, f"spec/{LOCK_NAME}", exc.message)],
+                      key=lambda f: (f.path, f.code))
     for rel, approved in sorted(lock.files.items()):
         path = ws.root / rel
         if not path.is_file():

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from treasure.errors import RunError, WorkspaceError
+from treasure.errors import RunError, TreasureIOError, WorkspaceError
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _INIT_PARTS = ("spec", "truth", "fixtures")
@@ -170,17 +171,63 @@ class Workspace:
 
     def check_output_dirs(self) -> None:
         """Refuse to write evidence through an output folder that is (or is under) a symlink
-        pointing out of the workspace: reports, logs and data must land inside it."""
+        pointing out of the workspace, or that is a file: reports, logs and data must land inside
+        it, in folders (``WORKSPACE_LAYOUT`` for ``logs`` or ``reports`` replaced by a file)."""
         for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir, self.archive_dir):
             resolved = folder.resolve()
             if not is_inside(self.root, resolved):
                 raise WorkspaceError("PATH_ESCAPE", f"{folder.relative_to(self.root).as_posix()}"
                                      f" resolves outside the workspace ({resolved})", path=str(folder),
                                      hint="replace the symlink with a folder inside the workspace")
+            check_layout(self.root, folder)
+
+    def check_input_dirs(self) -> None:
+        """spec/ and truth/ must be folders (``WORKSPACE_LAYOUT``) inside the workspace
+        (``PATH_ESCAPE``): what a run reads is what the approval lock pinned."""
+        for folder in (self.spec_dir, self.truth_dir):
+            resolved = folder.resolve()
+            if not is_inside(self.root, resolved):
+                raise WorkspaceError("PATH_ESCAPE", f"{folder.name}/ resolves outside the workspace "
+                                     f"({resolved})", path=str(folder),
+                                     hint=f"replace the symlink {folder.name}/ with the real folder inside the "
+                                     "workspace")
+            check_layout(self.root, folder)
+
+    def check_spec_tree(self) -> None:
+        """What a run, the lock and the checklists read from spec/ and truth/ stays in the
+        workspace: both folders real folders inside it, and no entry under them (any name, not
+        only ``*.json``) a symlink resolving out of its folder or a device/FIFO (``PATH_ESCAPE``,
+        ``WORKSPACE_LAYOUT``). A symlink between two files of the same folder is left to the
+        approval lock (which refuses to approve it)."""
+        self.check_input_dirs()
+        for folder in (self.spec_dir, self.truth_dir):
+            if not folder.is_dir():
+                continue
+            base = folder.resolve()
+            for top, dirs, files in os.walk(folder):
+                dirs.sort()
+                for name in sorted([*dirs, *files]):
+                    path = Path(top, name)
+                    rel = path.relative_to(self.root).as_posix()
+                    if path.is_symlink() and not is_inside(base, path):
+                        raise WorkspaceError("PATH_ESCAPE", f"{rel} is a symlink resolving outside {folder.name}/ "
+                                             f"({Path(path).resolve()})", path=str(path),
+                                             hint=f"replace {rel} with the real file (spec/ and truth/ must "
+                                             "hold what the approval lock pins)")
+                    try:
+                        mode = path.stat().st_mode
+                    except OSError:
+                        continue  # a dangling link inside the folder: the readers name it when they need it
+                    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                        raise WorkspaceError("WORKSPACE_LAYOUT", f"{rel} is not a regular file (a device, FIFO "
+                                             "or socket)", path=str(path),
+                                             hint=f"remove {rel}; spec/ and truth/ hold JSON files only")
 
     def ensure_dirs(self) -> None:
+        """Create the output folders; a file in their place, a read-only or full disk is coded."""
         for folder in (self.logs_dir, self.reports_dir, self.data_dir, self.evidence_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            check_layout(self.root, folder)
+            make_dirs(folder)
 
 
 def pin_dataset(workspace: Workspace, data: bytes, rel_path: str, *, interval_ms: int | None = None) -> Path:
@@ -205,6 +252,45 @@ def pin_dataset(workspace: Workspace, data: bytes, rel_path: str, *, interval_ms
     return target
 
 
+def check_layout(root: Path, folder: Path) -> None:
+    """``folder`` and each of its parents up to ``root`` is a folder or absent, never a file
+    (``WORKSPACE_LAYOUT``): writing evidence "into" a file is refused before anything is written."""
+    current = Path(folder)
+    chain = [current, *current.parents]
+    for part in chain:
+        if part == root or root not in part.parents:
+            break
+        if part.exists() and not part.is_dir():
+            rel = part.relative_to(root).as_posix()
+            raise WorkspaceError("WORKSPACE_LAYOUT", f"{rel} is a file, not a folder", path=str(part),
+                                 hint=f"move {rel} aside (mv {rel} {rel}.bak); Treasure recreates the folder "
+                                 "(spec/ and truth/: `treasure init --force`)")
+
+
+def make_dirs(folder: Path) -> None:
+    """``mkdir -p`` with the OSError (read-only file system, full disk, permission) coded
+    ``IO_ERROR`` (exit 2) naming the folder, never a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise io_error(exc, folder, "create the folder") from exc
+
+
+def io_error(exc: OSError, path: Path, action: str) -> TreasureIOError:
+    """An OSError met writing workspace evidence, as a coded ``IO_ERROR`` naming what failed."""
+    import errno
+
+    why = exc.strerror or str(exc)
+    hint = None
+    if exc.errno == errno.EROFS:
+        hint = "the workspace is on a read-only file system: remount it read-write, or work on a copy (cp -a)"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = "check the permissions of the workspace's folders (ls -ld), then re-run"
+    elif exc.errno == errno.ENOSPC:
+        hint = "the disk is full: free space, then re-run"
+    return TreasureIOError("IO_ERROR", f"cannot {action} {path}: {why}", path=str(path), hint=hint)
+
+
 def _checked_path(path: str | os.PathLike[str], *, field: str | None, source: str | None) -> Path:
     text = os.fspath(path)
     if not text or "\x00" in str(text):
@@ -215,18 +301,27 @@ def _checked_path(path: str | os.PathLike[str], *, field: str | None, source: st
 
 def init_workspace(dest: str | os.PathLike[str], *, force: bool = False) -> Workspace:
     """Create a workspace with the packaged default spec, contracts and dataset."""
-    root = Path(dest).resolve()
+    root = Path(_checked_path(dest, field="dir", source=None)).resolve()
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError("WORKSPACE_LAYOUT", f"{root} exists and is not a folder", path=str(root),
+                             hint="choose a new or empty folder for the workspace")
     if root.exists() and any(root.iterdir()) and not force:
         if (root / "spec").exists():
             raise WorkspaceError("WORKSPACE_EXISTS", f"{root} already holds a workspace", path=str(root),
                                  hint="use it as is, or pass --force to refresh its defaults")
-    root.mkdir(parents=True, exist_ok=True)
+    make_dirs(root)
+    workspace = Workspace(root)
+    for part in _INIT_PARTS:
+        check_layout(root, root / part)
     for part in _INIT_PARTS:
         source = bundle_dir() / part
         if source.is_dir():
-            shutil.copytree(source, root / part, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    workspace = Workspace(root)
+            try:
+                shutil.copytree(source, root / part, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            except (OSError, shutil.Error) as exc:
+                error = exc if isinstance(exc, OSError) else OSError(str(exc))
+                raise io_error(error, root / part, "copy the packaged defaults into") from exc
     workspace.ensure_dirs()
     from treasure.migrate import write_format
 

@@ -85,6 +85,30 @@ def _stderr_fd() -> int | None:
     return fd if isinstance(fd, int) and fd >= 0 else None
 
 
+def _require_writable_evidence(ws: Any) -> None:
+    """The gates record their verdicts in evidence/ (gates.json, each gate's report): refuse up
+    front, coded, when it cannot be written (a read-only workspace, a file in its place) instead of
+    letting a gate fail on a good log with a pytest traceback."""
+    import errno
+
+    from treasure.workspace import check_layout, io_error, make_dirs
+
+    ws.check_output_dirs()
+    make_dirs(ws.evidence_dir)
+    if not os.access(ws.evidence_dir, os.W_OK):  # EROFS on a read-only mount, even for root
+        reason = errno.EROFS if _read_only_mount(ws.evidence_dir) else errno.EACCES
+        raise io_error(OSError(reason, os.strerror(reason) + " (nothing was verified)"), ws.evidence_dir,
+                       "record the gates' verdicts (evidence/gates.json) in")
+    check_layout(ws.root, ws.evidence_dir)
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def handle(args: argparse.Namespace) -> int:
     from treasure import gate_history
     from treasure.jsonio import read_json
@@ -92,6 +116,7 @@ def handle(args: argparse.Namespace) -> int:
 
     ws = Workspace.at(args.workspace)
     report_path = ws.evidence_dir / "gates.json"
+    _require_writable_evidence(ws)
     before = _stamp(report_path)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env.setdefault(gate_history.RUN_BY_ENV, "cli")  # recorded in the gate history (checklist sets its own)
