@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from treasure.hunt.case import Case
+from treasure.hunt.constants import without_local_constants
 from treasure.hunt.execute import MODES, make_executor
 from treasure.hunt.runner import resolve_strategy_ref, scratch_parent
 from treasure.invariants import INVARIANTS
@@ -187,7 +188,8 @@ def hunt(request: HuntRequest) -> HuntReport:
             state["shrinks"] += 1
 
     try:
-        property_()
+        with without_local_constants():  # the cases depend on the seed, not on the modules loaded
+            property_()
     except _BudgetSpent:
         report.stopped_by_time = True
     except InvariantViolation:

@@ -53,7 +53,39 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         choices=INVARIANTS,
                         help="do not check this invariant (repeatable), e.g. while a known bug is being fixed")
     parser.add_argument("--no-write", action="store_true", help="report a failure without writing a reproducer")
+    sweep = parser.add_argument_group(
+        "hunt sweep", "--sweep runs one hunt per (strategy, seed) as tasks on a Dask LocalCluster (default), a "
+        "running scheduler or serially, writes every shrunk reproducer once and the report "
+        "sweeps/hunt-<id>/hunt_report.json; hypothesis' example database is .hypothesis/examples")
+    sweep.add_argument("--sweep", action="store_true", help="spread hunts over --strategies x --seeds")
+    sweep.add_argument("--strategies", type=_strategies, metavar="A,B,...",
+                       help="strategies to hunt (default: --strategy, else the SSOT's)")
+    sweep.add_argument("--seeds", type=_seeds, metavar="0-7|0,1,2", help="seeds to hunt with (default: --seed)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--serial", action="store_true", help="run the hunts in this process, without Dask")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running dask scheduler")
+    sweep.add_argument("--workers", type=positive_count, default=2, metavar="N",
+                       help="LocalCluster workers (default 2)")
+    sweep.add_argument("--no-database", action="store_true",
+                       help="neither replay nor save examples in .hypothesis/examples (each hunt as plain "
+                       "`treasure hunt --seed N`)")
     parser.set_defaults(handler=handle)
+
+
+def _strategies(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one strategy, e.g. sma_crossover,mean_reversion")
+    return names
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    from treasure.hunt.distributed import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _Progress:
@@ -139,6 +171,14 @@ def handle(args: argparse.Namespace) -> int:
     from treasure.hunt.search import HuntRequest, hunt
 
     ws = Workspace.at(args.workspace)
+    if args.sweep:
+        return handle_sweep(args, ws)
+    for option, value in (("--strategies", args.strategies), ("--seeds", args.seeds), ("--serial", args.serial),
+                          ("--scheduler", args.scheduler), ("--no-database", args.no_database)):
+        if value:
+            from treasure.errors import TreasureError
+
+            raise TreasureError("CLI_VALUE", f"{option} needs --sweep", field=option)
     strategy, params = (args.strategy, None) if args.strategy else _strategy_from_ssot(ws)
     if args.params is not None:
         params = args.params
@@ -148,3 +188,52 @@ def handle(args: argparse.Namespace) -> int:
         skip=tuple(args.skip), write=not args.no_write, progress=_Progress(not args.quiet and not args.json)))
     emit(args, summary(report, ws), report.to_dict(ws.relative))
     return 0 if report.passed else EXIT_FOUND
+
+
+def handle_sweep(args: argparse.Namespace, ws: Workspace) -> int:
+    """``treasure hunt --sweep``: one hunt per (strategy, seed) on the sweep executor."""
+    from treasure.cli.commands.sweep import EtaBar
+    from treasure.hunt.distributed import HuntSweepRequest, hunt_sweep
+    from treasure.strategy import BUILTIN
+    from treasure.sweep import ExecutorOptions
+
+    ssot_name, ssot_params = _strategy_from_ssot(ws) if not (args.strategies or args.strategy) else ("", None)
+    strategies = tuple(args.strategies or [args.strategy or ssot_name])
+    params: dict[str, dict[str, Any] | None] = {}
+    for name in strategies:
+        if args.params is not None:
+            params[name] = args.params
+        elif name == ssot_name and name not in BUILTIN:
+            params[name] = ssot_params
+    request = HuntSweepRequest(
+        workspace=ws, strategies=strategies, seeds=args.seeds or (args.seed,), params=params,
+        examples=args.examples, max_bars=args.max_bars, max_minutes=args.max_minutes, determinism=args.determinism,
+        skip=tuple(args.skip), write=not args.no_write, database=not args.no_database)
+    options = ExecutorOptions(serial=args.serial, scheduler=args.scheduler, n_workers=args.workers)
+    outcome = hunt_sweep(request, options, progress=EtaBar(enabled=not args.json and not args.quiet))
+    report = outcome.report
+    failed = [r for r in report["rows"] if r["status"] != "passed"]
+    head = "PASSED" if not failed else f"FAILED: {len(report['failures'])} reproducer(s)"
+    lines = [f"treasure hunt --sweep: {head}   {report['tasks']} hunt(s): "
+             + ", ".join(f"{k} {v}" for k, v in report["by_status"].items()),
+             f"  strategies  {', '.join(report['strategies'])}",
+             f"  seeds       {', '.join(map(str, report['seeds']))}   examples {report['examples']} each, "
+             f"up to {report['max_bars']} bars"]
+    for row in report["rows"]:
+        found = ", ".join(f"[{f['invariant']}] {f['reproducer']}" for f in row["failures"])
+        err = f" {row['error']['code']}: {row['error']['message']}" if row.get("error") else ""
+        lines.append(f"    {row['strategy']}  seed {row['seed']}  {row['status']}  "
+                     f"{row['examples']['run']} example(s){'  ' + found if found else ''}{err}")
+    for entry in report["failures"]:
+        folder = f"fixtures/regressions/{entry['reproducer']}"
+        lines.append(f"  reproducer  {folder}/  (found by {len(entry['found_by'])} hunt(s)); "
+                     f"re-run: pytest {folder}/test_reproduce.py")
+    lines.append(f"  files       {outcome.written} written, {outcome.unchanged} unchanged, {outcome.kept} kept")
+    if request.database:
+        lines.append(f"  database    {report['database']['path']}: {report['database']['entries_before']} example(s) "
+                     f"replayed from, {outcome.database_added} saved, {outcome.database_deleted} deleted")
+    lines.append(f"  report      {ws.relative(outcome.report_path)}")
+    document = {**report, "report": ws.relative(outcome.report_path), "reproducers": outcome.reproducers,
+                "written": outcome.written, "unchanged": outcome.unchanged, "kept": outcome.kept}
+    emit(args, "\n".join(lines), document)
+    return 0 if not failed else EXIT_FOUND
