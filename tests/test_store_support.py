@@ -118,7 +118,7 @@ def sealed_run(run_id: str, *, orders: int = 3, seed: int = 0, status: str = "co
                                                           "position_usd": qty * price, "cash": 1000.0 - qty * price,
                                                           "realized_pnl": 0, "fees_paid": 0.07 * (i + 1),
                                                           "equity": 1000.0})
-    if status in ("complete", "halted"):
+    if status in ("complete", "halted", "degraded"):
         bus.emit(t, "SYS", "run_end", "INFO", {"status": status, "reason": None})
     for i in range(after_end):
         bus.emit(t, "STRAT", "strategy_log", "INFO", {"message": f"late {i}"})

@@ -243,7 +243,7 @@ class _RunChecker:
             if reported != stored:
                 self.add("error", "STORE_REPORT_COUNTS", f"{what} is {reported!r} in the report, {stored!r} in "
                          "the stored events")
-        if self.status in ("complete", "halted") and (self.end_seq != last_seq or self.end_status != self.status):
+        if self.status in ("complete", "halted", "degraded") and (self.end_seq != last_seq or self.end_status != self.status):
             self.add("error", "STORE_RUN_ROW", f"marked {self.status} but the last stored event is not a run_end "
                      "saying so")
 

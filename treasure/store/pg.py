@@ -216,7 +216,7 @@ class PgDb(Db):
                 if ours and self.user_version() >= migration.version:
                     self.raw.execute("COMMIT")
                     continue
-                for statement in migration.statements():
+                for statement in migration.statements("postgresql"):
                     self.raw.execute(ddl(statement).encode("utf-8"))
                 if migration.version == 1:
                     self.raw.execute(f"COMMENT ON TABLE schema_migrations IS '{MARK}'".encode("utf-8"))
@@ -312,7 +312,7 @@ class PgDb(Db):
                     ref.execute(f"SET LOCAL search_path TO {scratch}".encode("utf-8"))
                     for migration in migrations:
                         if migration.version <= version:
-                            for statement in migration.statements():
+                            for statement in migration.statements("postgresql"):
                                 ref.execute(ddl(statement).encode("utf-8"))
                             if migration.version == 1:
                                 ref.execute(f"COMMENT ON TABLE schema_migrations IS '{MARK}'".encode("utf-8"))

@@ -34,18 +34,32 @@ APPLICATION_ID = 0x54525331
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema step. ``sql`` is SQLite's text (and every backend's unless it has its own);
+    ``pg_sql`` is PostgreSQL's variant where the two dialects cannot share one text (a CHECK change
+    is a table rebuild in SQLite, an ``ALTER TABLE ... CONSTRAINT`` in PostgreSQL). ``rebuilds``:
+    SQLite must run it with foreign keys off (dropping a parent table would otherwise cascade
+    into its children); the foreign keys are checked before the commit instead."""
+
     version: int
     name: str
     sql: str
+    pg_sql: str | None = None
+    rebuilds: bool = False
 
     @property
     def sha256(self) -> str:
-        """Of the SQL as written here: the same in ``schema_migrations`` of every backend."""
-        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+        """Of the SQL as written here (every dialect's text): the same in ``schema_migrations`` of
+        every backend."""
+        text = self.sql if self.pg_sql is None else f"{self.sql}\n-- postgresql --\n{self.pg_sql}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def statements(self) -> list[str]:
-        """The migration's statements, one by one (each backend runs them in one transaction)."""
-        return [s.strip() for s in self.sql.split(";") if s.strip()]
+    def statements(self, dialect: str = "sqlite") -> list[str]:
+        """The migration's statements in ``dialect`` (``sqlite`` or ``postgresql``), one by one
+        (each backend runs them in one transaction)."""
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unknown SQL dialect {dialect!r}")
+        text = self.pg_sql if dialect == "postgresql" and self.pg_sql is not None else self.sql
+        return [s.strip() for s in text.split(";") if s.strip()]
 
 
 _V1 = """
@@ -135,9 +149,47 @@ CREATE TABLE reports (
 );
 """
 
+#: V2: the engine ends a run ``degraded`` when its ERROR events exceed ``health.max_error_rate``
+#: (exit code 4); ``runs.status`` must accept it. SQLite cannot alter a CHECK constraint: the
+#: table is rebuilt (its documented 12-step procedure: new table, copy, drop, rename, inside one
+#: transaction with foreign keys off and checked before the commit). Column order and every other
+#: definition are V1's, so ``SELECT *`` and the canonical dump are unchanged.
+_V2 = """
+CREATE TABLE runs_v2 (
+    run_id        TEXT PRIMARY KEY,
+    status        TEXT NOT NULL CHECK (status IN ('running', 'complete', 'halted', 'error', 'degraded')),
+    start_hash    TEXT NOT NULL,
+    inputs        TEXT NOT NULL,
+    ssot_sha256   TEXT NOT NULL,
+    dataset_sha256 TEXT NOT NULL,
+    strategy_source_sha256 TEXT NOT NULL,
+    started_ts_ms INTEGER NOT NULL,
+    events        INTEGER NOT NULL CHECK (events >= 1),
+    last_hash     TEXT NOT NULL,
+    last_ts_ms    INTEGER NOT NULL,
+    end_seq       INTEGER,
+    end_status    TEXT
+);
+INSERT INTO runs_v2 (run_id, status, start_hash, inputs, ssot_sha256, dataset_sha256, strategy_source_sha256,
+                     started_ts_ms, events, last_hash, last_ts_ms, end_seq, end_status)
+    SELECT run_id, status, start_hash, inputs, ssot_sha256, dataset_sha256, strategy_source_sha256,
+           started_ts_ms, events, last_hash, last_ts_ms, end_seq, end_status FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs
+"""
+
+#: V2 in PostgreSQL: the column's CHECK is a named constraint (``<table>_<column>_check``),
+#: replaced in place; the foreign keys of events and reports are untouched.
+_V2_PG = """
+ALTER TABLE runs DROP CONSTRAINT runs_status_check;
+ALTER TABLE runs ADD CONSTRAINT runs_status_check
+    CHECK (status IN ('running', 'complete', 'halted', 'error', 'degraded'))
+"""
+
 #: Every migration this code knows, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, events, orders, fills, positions, reports", _V1),
+    Migration(2, "runs.status accepts degraded", _V2, pg_sql=_V2_PG, rebuilds=True),
 )
 
 #: Tables in dump order, each with the columns that order its rows (its natural key).
@@ -179,22 +231,34 @@ def apply(conn: sqlite3.Connection, migration: Migration) -> None:
     ``executescript`` would commit on its own, so statements run one by one inside an explicit
     transaction, and ``user_version`` moves in the same transaction as the tables it describes.
     """
-    conn.execute("BEGIN IMMEDIATE")
+    foreign_keys = bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    if migration.rebuilds and foreign_keys:
+        conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: switched before BEGIN
     try:
-        if user_version(conn) >= migration.version:  # another process applied it while we waited
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if user_version(conn) >= migration.version:  # another process applied it while we waited
+                conn.execute("COMMIT")
+                return
+            for statement in migration.statements("sqlite"):
+                conn.execute(statement)
+            if migration.version == 1:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            if migration.rebuilds:
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise sqlite3.IntegrityError(f"migration {migration.version} would leave {len(broken)} row(s) "
+                                                 f"without a parent (first: {broken[0]})")
+            conn.execute("INSERT INTO schema_migrations (version, name, sql_sha256) VALUES (?, ?, ?)",
+                         (migration.version, migration.name, migration.sha256))
+            conn.execute(f"PRAGMA user_version = {int(migration.version)}")
             conn.execute("COMMIT")
-            return
-        for statement in migration.statements():
-            conn.execute(statement)
-        if migration.version == 1:
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute("INSERT INTO schema_migrations (version, name, sql_sha256) VALUES (?, ?, ?)",
-                     (migration.version, migration.name, migration.sha256))
-        conn.execute(f"PRAGMA user_version = {int(migration.version)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        if migration.rebuilds and foreign_keys:
+            conn.execute("PRAGMA foreign_keys = ON")
 
 
 def expected_objects(version: int, migrations: Sequence[Migration] = MIGRATIONS) -> list[tuple[str, str, str]]:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from treasure.contracts import Contracts
 
 REPORT_NAMES = ("court_report", "eqs_report")
-FINAL_STATUSES = ("complete", "halted", "error")
+FINAL_STATUSES = ("complete", "halted", "error", "degraded")  # degraded: schema v2
 #: Page cache of a writer connection, in KiB (SQLite's default is 2 MiB).
 CACHE_KIB = 64 * 1024
 
