@@ -16,8 +16,8 @@ Tables (natural keys only, so re-writing a run can be checked row by row):
                  the events in the same transaction; ``db check`` re-derives and compares them.
 - ``reports``    (run_id, name): court and EQS reports as canonical JSON.
 
-``runs.status`` is ``running`` until the run's reports are stored; it becomes
-complete / halted / error only in the transaction that stores them, after checking they agree
+``runs.status`` is ``running`` until the run's reports are stored; it becomes complete / halted /
+error / degraded (schema v2) only in the transaction that stores them, after checking they agree
 with the stored events (see :mod:`treasure.store.writer`).
 """
 
