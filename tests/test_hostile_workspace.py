@@ -254,3 +254,125 @@ def test_a_fifo_in_truth_is_refused(ran: Workspace, cli: CLI) -> None:
     os.mkfifo(ran.truth_dir / "pipe.json")
     code, out, err = cli("run", "--workspace", ran.root, "--run-id", "b", "--quiet")
     assert code == 2 and "error[WORKSPACE_LAYOUT]" in err and "truth/pipe.json" in err, out + err
+
+
+def test_archives_and_rotated_parts_share_the_evidence_mode(ran: Workspace, cli: CLI) -> None:
+    old = os.umask(0o022)
+    try:
+        code, out, err = cli("rotate", "--workspace", ran.root, "--max-mb", "0.1")
+        assert code == 0, out + err
+        code, out, err = cli("archive", "--workspace", ran.root, "--keep")
+        assert code == 0, out + err
+    finally:
+        os.umask(old)
+    files = [p for p in [*ran.logs_dir.iterdir(), *ran.archive_dir.iterdir()] if p.is_file()]
+    assert any(p.name.endswith(".tar.gz") for p in files) and any(p.name.endswith(".jsonl.1") for p in files)
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert set(modes.values()) == {"0o644"}, modes
+
+
+# -- 2. a run is complete only at its commit point -------------------------------------------------
+
+
+def _drop_court(ws: Workspace, run_id: str) -> None:
+    """What a kill at the report write leaves: the log ends with run_end(complete), no court report."""
+    (ws.run_reports(run_id) / "court_report.json").unlink()
+
+
+def test_run_verdict_is_the_one_rule() -> None:
+    from treasure.ops.runs import run_verdict
+
+    end = {"status": "complete"}
+    assert run_verdict({"status": "complete"}, None, end).complete
+    assert run_verdict({"status": "error", "reason": "STORE_IO"}, None, end).label() == "error (STORE_IO)"
+    missing = run_verdict(None, "absent", end)
+    assert not missing.complete and missing.status == "incomplete"
+    assert missing.label() == "incomplete (no court report; the log's run_end says complete)"
+    assert run_verdict(None, "not valid JSON", end).status == "incomplete"
+    assert run_verdict(None, "absent", None, log_open=True).status == "open"
+    assert run_verdict(None, "absent", None).label() == "incomplete (no court report)"
+
+
+def test_status_diagnose_and_checklist_say_incomplete_without_a_court_report(ran: Workspace, cli: CLI) -> None:
+    _drop_court(ran, "a")
+    code, out, err = cli("status", "--workspace", ran.root)
+    line = next(row for row in out.splitlines() if row.strip().startswith("a "))
+    assert "incomplete (no court report" in line and "complete " not in line.replace("incomplete", ""), out
+    code, out, err = cli("diagnose", "a", "--workspace", ran.root)
+    assert "status     incomplete (no court report" in out, out
+    assert "RUN_INCOMPLETE" in out
+    code, out, err = cli("checklist", "post", "a", "--workspace", ran.root)
+    assert code == 2, out + err
+    assert "incomplete (no court report" in out and "no run_end event" not in out, out
+
+
+def test_status_json_keeps_its_schema_and_says_incomplete(ran: Workspace) -> None:
+    from treasure.contracts import Contracts
+    from treasure.ops.status import build
+
+    _drop_court(ran, "a")
+    doc = build(ran)
+    Contracts(ran.truth_dir).validate("status", doc)
+    row = next(r for r in doc["runs"] if r["run_id"] == "a")
+    assert row["status"] == "unknown" and row["reason"].startswith("incomplete: no court report"), row
+
+
+# -- 3. latest court and eqs copies paired by run id -----------------------------------------------
+
+
+def test_latest_copies_from_two_runs_fail_e2_and_checklist_post(ran: Workspace, cli: CLI) -> None:
+    run(RunRequest(ran, run_id="b"))
+    shutil.copyfile(ran.run_reports("a") / "eqs_report.json", ran.reports_dir / "eqs_report.json")
+    code, out, err = cli("checklist", "post", "b", "--workspace", ran.root)
+    assert code == 2 and "reports/eqs_report.json names run 'a'" in out, out
+    code, out, err = cli("verify", "e2", "--workspace", ran.root)
+    assert code == 2, out + err
+    assert "latest copies are from different runs" in (ran.evidence_dir / "gates.json").read_text()
+    shutil.copyfile(ran.run_reports("b") / "eqs_report.json", ran.reports_dir / "eqs_report.json")
+    code, out, err = cli("checklist", "post", "b", "--workspace", ran.root)
+    assert "names run" not in out, out
+
+
+# -- 6. replay from a read-only workspace cleans up ------------------------------------------------
+
+
+def test_replay_scratch_of_a_read_only_workspace_is_writable_and_removed(ran: Workspace, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``chmod -R a-w`` a workspace (what a non-root operator's read-only copy looks like): copytree
+    copied those modes into the replay's scratch folders, which a non-root user then could not
+    write (the replay failed) nor delete (the temp folder leaked; root ignores modes, so this
+    checks the modes themselves)."""
+    from treasure.replay import replay
+
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    for folder in (ran.spec_dir, ran.truth_dir, ran.fixtures_dir):
+        for top, dirs, _ in os.walk(folder):
+            os.chmod(top, 0o555)
+    try:
+        kept = replay(ran, "a", keep=True)
+        assert kept.workspace is not None
+        locked = [p for p in kept.workspace.rglob("*") if p.is_dir() and (p.stat().st_mode & 0o700) != 0o700]
+        assert not locked, locked[:3]
+        replay(ran, "a")
+        assert [p.name for p in scratch.iterdir()] == [kept.workspace.parent.name]  # only the --keep one
+    finally:
+        for folder in (ran.spec_dir, ran.truth_dir, ran.fixtures_dir):
+            for top, dirs, _ in os.walk(folder):
+                os.chmod(top, 0o755)
+
+
+def test_remove_tree_removes_read_only_folders(tmp_path: Path) -> None:
+    from treasure.replay import remove_tree
+
+    root = tmp_path / "scratch"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f").write_text("x")
+    os.chmod(root / "a" / "b", 0o555)
+    os.chmod(root / "a", 0o555)
+    remove_tree(root)
+    assert not root.exists()

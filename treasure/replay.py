@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,7 @@ def _build_workspace(ws: Workspace, recorded: Recorded, tmp: Path, *, notes: lis
         if source.is_dir():
             shutil.copytree(source, target.root / part, copy_function=_copy_or_link,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "ssot*.json"))
+            _owner_writable(target.root / part)
     target.ensure_dirs()
     # the SSOT: the exact recorded file if it is still around, else the snapshot re-serialised
     recorded_rel = (recorded.reports.get("court_report", {}).get("inputs", {}) or {}).get("ssot_path")
@@ -223,6 +225,41 @@ def _build_workspace(ws: Workspace, recorded: Recorded, tmp: Path, *, notes: lis
     if payload.get("package_version") != __version__:
         notes.append(f"the run was recorded by treasure {payload.get('package_version')}, this is {__version__}")
     return target, _Inputs(ssot_path, ssot_exact, dataset_path, ref, seed, adapter)
+
+
+def _owner_writable(root: Path) -> None:
+    """copytree copies folder modes: from a read-only workspace (``chmod -R a-w``) the scratch
+    folders would be read-only too, so the replay could not write its SSOT and, as a non-root
+    user, nothing could delete them afterwards (the temp folder leaked). Scratch folders are ours."""
+    for top, dirs, _files in os.walk(root):
+        for folder in [top, *(os.path.join(top, d) for d in dirs)]:
+            mode = os.stat(folder, follow_symlinks=False).st_mode
+            if not os.path.islink(folder) and (mode & 0o700) != 0o700:
+                os.chmod(folder, (mode | 0o700) & 0o7777)
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a scratch tree always: a folder we cannot write (copied read-only, see
+    :func:`_owner_writable`) is made writable and the removal retried, never silently left."""
+    def retry(func: Any, path: str, _exc: Any) -> None:
+        parent = os.path.dirname(path)
+        try:
+            os.chmod(parent, 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+        except OSError:
+            pass
+        func(path)
+
+    try:
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(root, onexc=retry)
+        else:
+            shutil.rmtree(root, onerror=retry)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(root, ignore_errors=True)  # last resort; the replay's own error is what matters
 
 
 def _copy_or_link(src: str, dest: str) -> str:
@@ -309,7 +346,7 @@ def replay(ws: Workspace, run_id: str, *, source: Source = "events", db_path: Pa
         return outcome
     finally:
         if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
 
 
 def _adapter_options(start_payload: dict[str, Any], target: Workspace) -> dict[str, Any]:

@@ -209,6 +209,12 @@ def test_latest_reports_validate(treasure_workspace, schema_validator, request, 
         problems.extend(f"{shown} field {error}" for error in errors)
         if name == "court_report" and not errors:
             problems.extend(_evidence_problems(evidence_ws, path, document))
+    if evidence_ws is ws:  # the two latest copies must be of one run (paired by run_id)
+        from treasure.ops.runs import latest_pair_problem
+
+        pair, _named = latest_pair_problem(ws)
+        if pair is not None:
+            problems.append(pair)
     if unchecked:
         gate_note(f"not checked (no schema in truth/): {', '.join(unchecked)}")
     _fail("latest reports", problems)

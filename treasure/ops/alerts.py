@@ -54,7 +54,7 @@ from treasure.errors import TreasureError
 from treasure.ops import OpsError
 from treasure.ops.evidence import read_json_doc, read_recon
 from treasure.ops.query import EventFilter, iter_events
-from treasure.ops.runs import RunInfo, latest_run_id, list_runs
+from treasure.ops.runs import RunInfo, latest_run_id, list_runs, status_label
 from treasure.ops.segments import run_segments
 from treasure.workspace import Workspace
 
@@ -276,15 +276,15 @@ def _run_alert(ws: Workspace, info: RunInfo) -> Alert | None:
     if info.status == "complete":
         title = f"run {info.run_id}: " + _describe(counts)
     else:
-        state = "no run_end (crashed, or still running)" if info.status == "open" else info.status
-        reason = f" ({info.reason})" if info.reason else ""
-        title = f"run {info.run_id}: {state}{reason}" + (f"; {_describe(counts)}" if counts else "")
+        state = info.verdict.label() if info.verdict is not None else status_label(info.status, info.reason)
+        title = f"run {info.run_id}: {state}" + (f"; {_describe(counts)}" if counts else "")
     key = {"run_id": info.run_id, "first": first_hash or (court.get("events") or {}).get("last_hash"),
            "status": info.status}
     return Alert(alert_id("run", key), "run", info.run_id, "CRITICAL" if critical else "ERROR", title,
                  sum(counts.values()) or 1, first_seq, dict(sorted(counts.items())),
                  f"review with `treasure diagnose {info.run_id}`, then `treasure ack`",
-                 code=f"RUN_{info.status.upper()}" if info.status != "complete" else "RUN_ERROR_EVENTS")
+                 code=f"RUN_{(info.verdict.status if info.verdict else info.status).upper()}"
+                 if info.status != "complete" else "RUN_ERROR_EVENTS")
 
 
 def _describe(counts: Counter[str]) -> str:

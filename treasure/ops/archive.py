@@ -25,7 +25,6 @@ import hashlib
 import io
 import os
 import tarfile
-import tempfile
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ import orjson
 
 from treasure.canonical import canonical_bytes
 from treasure.errors import EventLogError, RunError, TreasureIOError
-from treasure.jsonio import atomic_write_json, fsync_dir
+from treasure.jsonio import atomic_write_json, create_temp, fsync_dir
 from treasure.ops import OpsError
 from treasure.digest import file_sha256, stream_sha256
 from treasure.locks import LockBusy, run_lock, workspace_log_lock
@@ -240,7 +239,7 @@ def _pack_locked(ws: Workspace, chosen: dict[str, list[Segment]], skipped: dict[
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / name
     if not dest.exists():
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        fd, tmp_name = create_temp(folder, name)  # evidence mode: 0666 & ~umask
         os.close(fd)
         tmp = Path(tmp_name)
         try:
@@ -307,7 +306,7 @@ def _restore_locked(ws: Workspace, run_id: str) -> list[str]:
     written = []
     for segment in segments:
         target = ws.logs_dir / segment.name
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{segment.name}.", suffix=".tmp", dir=ws.logs_dir)
+        fd, tmp_name = create_temp(ws.logs_dir, segment.name)
         try:
             with os.fdopen(fd, "wb") as out, open_segment(segment) as handle:
                 for chunk in iter(lambda: handle.read(_CHUNK), b""):

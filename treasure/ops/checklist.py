@@ -372,9 +372,10 @@ def _check_complete(doc: dict[str, Any]) -> Check:
     status, reason = doc["status"], doc["reason"]
     if status == "complete":
         return Check("post.complete", title, "pass", f"run_end status complete after {doc['run']['bars_processed']} bars")
-    if status == "incomplete":
-        return Check("post.complete", title, "fail", "no run_end event: the run crashed or is still running",
-                     f"`treasure diagnose {doc['run_id']}`")
+    if status == "incomplete":  # diagnose asked treasure.ops.runs.run_verdict: no court report, or no run_end
+        why = "no run_end event: the run crashed or is still running" if doc["run"]["bars_processed"] is None \
+            and not doc["reports"]["court_report"] else f"incomplete ({doc['reason'] or 'no court report'})"
+        return Check("post.complete", title, "fail", why, f"`treasure diagnose {doc['run_id']}`")
     action = next((f["action"] for f in doc["findings"] if f["code"].startswith(("HALT_", "RUN_ERROR", "RUN_DEGRADED"))), "")
     return Check("post.complete", title, "fail", f"run_end status {status}" + (f" ({reason})" if reason else ""),
                  action or f"`treasure diagnose {doc['run_id']}`")
@@ -490,6 +491,14 @@ def _check_reports(ws: Workspace, run_id: str) -> Check:
             problems.append(f"{ws.relative(path)} invalid: {errors[0]}")
         elif isinstance(doc, dict) and doc.get("run_id") != run_id:
             problems.append(f"{ws.relative(path)} names run {doc.get('run_id')!r}")
+    from treasure.ops.runs import latest_pair_problem
+
+    pair, named = latest_pair_problem(ws)
+    if pair is not None and run_id in (named or "").split(","):
+        problems.append(pair)
+        if len(problems) == 1:
+            return Check("post.reports", title, "fail", pair, "the run's own reports (reports/runs/<id>/) are "
+                         "the evidence; `treasure run --overwrite` of the latest run rewrites both latest copies")
     if problems:
         return Check("post.reports", title, "fail", "; ".join(problems), HINTS["REPORT_INVALID"])
     return Check("post.reports", title, "pass", "both present and valid against truth/")

@@ -21,7 +21,7 @@ from treasure.ops.archive import verify_archives
 from treasure.ops.emergency import read_flag
 from treasure.ops.evidence import read_recon, read_ssot, sha256_file
 from treasure.ops.query import ScanStats, format_event, iter_events
-from treasure.ops.runs import latest_run_id, read_court
+from treasure.ops.runs import latest_run_id, read_court, run_verdict
 from treasure.ops.segments import require_segments
 from treasure.workspace import Workspace
 
@@ -38,7 +38,7 @@ RECON_ESCALATION = 10   # runbook Escalation: "Reconciliation mismatch >10 order
 ACTIONS = {
     "LOG_BROKEN": "verify:events fails -> the log was edited, truncated or emitted wrongly at that line; "
                   "restore it from the DB with `treasure db restore-log RUN` (it moves the broken log to "
-                  "logs/events/broken/), or from archive/ (`treasure archive --restore RUN`), or re-run "
+                  "logs/broken/), or from archive/ (`treasure archive --restore RUN`), or re-run "
                   "(`treasure replay` / `treasure run`)",
     "LOG_TRUNCATED": "the writer was interrupted: check SYS events (below) and re-run the run",
     "RUN_INCOMPLETE": "Run Crashed / No Output: check system events, the error cascade and the last events "
@@ -260,23 +260,33 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         f = col.finding("LOG_TRUNCATED", "critical", f"the log ends in a torn line at {stats.truncated_at}")
         f.count = 1
 
-    status, reason = "incomplete", None
-    if col.run_end is not None:
-        status, reason = str(col.run_end.get("status", "unknown")), col.run_end.get("reason")
+    court, court_problem = read_court(ws, run_id)
+    # the one rule (treasure.ops.runs): committed by the court report; diagnose read the whole log,
+    # so a committed run whose log lost its run_end is not called complete either
+    verdict = run_verdict(court, court_problem, col.run_end, log_read=True)
+    status, reason = ("incomplete" if verdict.status == "open" else verdict.status), verdict.reason
     if col.run_end is None:
         f = col.finding("RUN_INCOMPLETE", "critical",
                         f"no run_end: the run crashed or is still running (last seq {col.last_seq})")
         f.count = 1
-    elif status == "degraded":
-        why = reason or "adapter ERROR rate above the threshold"
+    elif not verdict.committed:
+        f = col.finding("RUN_INCOMPLETE", "critical",
+                        f"{verdict.reason}: the run never reached its commit point (killed or failed while "
+                        f"writing its reports), so it is not complete")
+        f.count = 1
+    # how the run ended: its court's word when committed, else what its log's run_end says
+    ended, why_ended = (str(court.get("status")), court.get("reason")) if isinstance(court, dict) else \
+        (str(col.run_end.get("status")), col.run_end.get("reason")) if col.run_end is not None else (None, None)
+    if ended == "degraded":
+        why = why_ended or "adapter ERROR rate above the threshold"
         f = col.finding("RUN_DEGRADED", "error", f"run ended degraded ({why}): exit code 4")
         f.count = 1
-    elif status == "error":
-        f = col.finding("RUN_ERROR", "critical", f"run ended in error ({reason})")
+    elif ended == "error":
+        f = col.finding("RUN_ERROR", "critical", f"run ended in error ({why_ended})")
         f.count = 1
         f.items = col.run_errors
-        if reason in HINTS:
-            f.action = f"{f.action}: {HINTS[reason]}"
+        if why_ended in HINTS:
+            f.action = f"{f.action}: {HINTS[why_ended]}"
 
     # titles that need the totals --------------------------------------------------------------
     errors = col.by_level.get("ERROR", 0)
@@ -371,7 +381,6 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
                         f"data/emergency.flag is set ({flag.describe()})")
         f.count = 1
 
-    court, court_problem = read_court(ws, run_id)
     _court_findings(col, court)
 
     ordered = sorted(findings.values(), key=lambda f: (-SEVERITY_RANK[f.severity], f.code))

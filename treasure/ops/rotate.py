@@ -23,14 +23,13 @@ import hashlib
 import math
 import os
 from contextlib import ExitStack
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from treasure.digest import files_sha256
 from treasure.errors import TreasureIOError
-from treasure.jsonio import fsync_dir
+from treasure.jsonio import create_temp, fsync_dir
 from treasure.ops import OpsError
 from treasure.locks import LockBusy, run_lock, workspace_log_lock
 from treasure.logfiles import LIVE_ORDER, Segment, local_segments
@@ -168,7 +167,7 @@ def _split(path: Path, max_bytes: int, folder: Path) -> list[Path]:
     size = 0
 
     def start() -> Any:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".rot", dir=folder)
+        fd, name = create_temp(folder, path.name, ".rot")  # the log's mode (umask), not 0600
         chunks.append(Path(name))
         return os.fdopen(fd, "wb", buffering=_CHUNK)
 

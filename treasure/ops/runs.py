@@ -40,6 +40,7 @@ class RunInfo:
     court: dict[str, Any] | None
     court_problem: str | None
     sort_key: float          # newest first: court report (else log) modification time
+    verdict: Verdict | None = None  # the one rule's answer (None only when the log could not be read)
 
     def to_dict(self) -> dict[str, Any]:
         metrics = (self.court or {}).get("metrics") or {}
@@ -49,6 +50,79 @@ class RunInfo:
                 "events": self.events, "errors": by_level.get("ERROR"), "criticals": by_level.get("CRITICAL"),
                 "final_equity_usd": metrics.get("final_equity_usd"), "total_return": metrics.get("total_return"),
                 "court_problem": self.court_problem}
+
+
+#: Why a run that is not committed is not complete (shown as ``incomplete (no court report)``).
+NO_COURT = "no court report"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run is, decided in one place (:func:`run_verdict`) for status, diagnose and the
+    checklists. ``committed``: the run reached its commit point, i.e. its court report exists
+    (whatever it says); only a committed run whose court says ``complete`` is complete."""
+
+    status: str              # complete | degraded | halted | error | incomplete | open
+    reason: str | None
+    committed: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.committed and self.status == "complete"
+
+    def label(self) -> str:
+        return self.status + (f" ({self.reason})" if self.reason else "")
+
+
+def run_verdict(court: dict[str, Any] | None, court_problem: str | None,
+                log_end: dict[str, Any] | None, *, log_open: bool = False, log_read: bool = False) -> Verdict:
+    """The one rule: a run is committed by its court report (written after the log is flushed,
+    fsynced and closed with ``run_end``), so its status is the court's. Without a court report
+    (killed before or while writing it, or a report write that failed) it is ``incomplete (no court
+    report)`` whatever the log's ``run_end`` claims, or ``open`` when the log has no ``run_end`` and
+    is still open (running, or crashed mid-run). ``log_end`` is the ``run_end`` payload or None;
+    ``log_read``: the caller read the log (``log_end`` None then means the log has no run_end,
+    e.g. a torn last line), and a committed run whose log lost its end is not called complete."""
+    if court is not None and log_read and log_end is None:
+        said = str(court.get("status", "unknown"))
+        return Verdict("incomplete", f"the event log has no run_end although its court report says {said}", True)
+    if court is not None:
+        return Verdict(str(court.get("status", "unknown")), _reason(court.get("reason")), True)
+    if court_problem not in (None, "absent"):
+        return Verdict("incomplete", f"court report {court_problem}", False)
+    if log_end is None and log_open:
+        return Verdict("open", f"{NO_COURT}, no run_end: still running or crashed", False)
+    if log_end is not None:
+        said = str(log_end.get("status", "unknown"))
+        return Verdict("incomplete", f"{NO_COURT}; the log's run_end says {said}", False)
+    return Verdict("incomplete", NO_COURT, False)
+
+
+def _reason(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def status_doc_status(verdict: Verdict) -> tuple[str, str | None]:
+    """``treasure status``'s schema (truth/status.schema.json) has no ``incomplete``: it is shown as
+    ``unknown`` with the reason starting ``incomplete: ...`` (rendered ``incomplete (...)``)."""
+    if verdict.status == "incomplete":
+        return "unknown", f"incomplete: {verdict.reason}" if verdict.reason else "incomplete"
+    return verdict.status, verdict.reason
+
+
+def status_label(status: str, reason: str | None) -> str:
+    """How a status document's (status, reason) reads: ``incomplete (no court report ...)`` for
+    what :func:`status_doc_status` had to store as ``unknown``."""
+    if status == "unknown" and reason is not None and reason.startswith("incomplete"):
+        rest = reason[len("incomplete"):].lstrip(": ")
+        return f"incomplete ({rest})" if rest else "incomplete"
+    return status + (f" ({reason})" if reason else "")
+
+
+def verdict_of(ws: Workspace, run_id: str) -> Verdict:
+    """:func:`run_verdict` for a run of ``ws`` (reads its court report and its log's last line)."""
+    info = run_info(ws, run_id)
+    return info.verdict
 
 
 def court_path(ws: Workspace, run_id: str) -> Path:
@@ -91,9 +165,9 @@ def run_info(ws: Workspace, run_id: str, *, archived: dict[str, Any] | None = No
     location = "logs" if segments else "archive" if member is not None else "none"
     log_bytes = sum(s.size for s in segments)
     events = None
-    status, reason = "unknown", None
+    log_end: dict[str, Any] | None = None
+    log_open = False
     if court is not None:
-        status, reason = str(court.get("status", "unknown")), court.get("reason")
         events = (court.get("events") or {}).get("total")
     elif segments:
         try:
@@ -102,19 +176,18 @@ def run_info(ws: Workspace, run_id: str, *, archived: dict[str, Any] | None = No
             return RunInfo(run_id, "unknown", f"[{exc.code}] {exc.message}", "logs", sum(s.size for s in segments),
                            len(segments), None, None, None, _mtime(segments[-1].path) or 0.0)
         if last.get("event_type") == "run_end":
-            payload = last.get("payload") or {}
-            status, reason = str(payload.get("status", "unknown")), payload.get("reason")
+            log_end = last.get("payload") if isinstance(last.get("payload"), dict) else {}
             events = last.get("seq", -1) + 1 if isinstance(last.get("seq"), int) else None
         else:
-            status = "open" if log_state(segments, ws) == "open" else "unknown"
+            log_open = log_state(segments, ws) == "open"
     elif member is not None:
-        status = member.end_status or "open"
-    if member is not None and not segments:
-        log_bytes = 0
-        events = events if events is not None else (member.last_seq + 1 if member.last_seq is not None else None)
+        log_end = {"status": member.end_status} if member.end_status else None
+        log_open = member.end_status is None
+    verdict = run_verdict(court, problem, log_end, log_open=log_open)
+    status, reason = status_doc_status(verdict)
     sort_key = _mtime(court_path(ws, run_id)) or (_mtime(segments[-1].path) if segments else None) or 0.0
     return RunInfo(run_id, status, reason, location, log_bytes, len(segments), events, court,
-                   None if problem in (None, "absent") else problem, sort_key)
+                   None if problem in (None, "absent") else problem, sort_key, verdict)
 
 
 def list_runs(ws: Workspace) -> list[RunInfo]:
@@ -134,6 +207,29 @@ def latest_run_id(ws: Workspace) -> str:
         raise RunError("RUN_UNKNOWN", "no runs in this workspace yet", field="run_id",
                        hint="start one with `treasure run`")
     return runs[0].run_id
+
+
+def latest_pair_problem(ws: Workspace) -> tuple[str | None, str | None]:
+    """The latest copies ``reports/court_report.json`` and ``reports/eqs_report.json`` are replaced
+    one after the other, so a run killed (or failing) between the two leaves them naming different
+    runs. Returns ``(problem, run_ids)``: a message when both exist and their ``run_id`` differ
+    (or one has none), else None; and the run ids they name (``"court,eqs"``) for callers that
+    only care about one run."""
+    ids: list[str | None] = []
+    for name in ("court_report", "eqs_report"):
+        doc, problem = read_json_doc(ws.reports_dir / f"{name}.json")
+        if problem == "absent":
+            return None, None
+        ids.append(doc.get("run_id") if problem is None and isinstance(doc, dict)
+                   and isinstance(doc.get("run_id"), str) else None)
+    court_id, eqs_id = ids
+    named = f"{court_id},{eqs_id}"
+    if court_id is not None and court_id == eqs_id:
+        return None, named
+    return (f"reports/court_report.json names run {court_id!r} but reports/eqs_report.json names run "
+            f"{eqs_id!r}: the latest copies are from different runs (a run stopped between writing the two); "
+            f"read each run's own reports in reports/runs/<id>/, and re-run the latest run with "
+            f"`treasure run --run-id {eqs_id or court_id} --overwrite` to rewrite both"), named
 
 
 def resolve_run_id(ws: Workspace, run_id: str | None) -> str:

@@ -16,7 +16,7 @@ from treasure.ops import alerts as alerts_mod
 from treasure.ops.emergency import FlagState, read_flag
 from treasure import gate_history
 from treasure.ops.evidence import read_db, read_gates, read_lock, read_ssot
-from treasure.ops.runs import list_runs
+from treasure.ops.runs import list_runs, status_label
 from treasure.workspace import Workspace
 
 SCHEMA_VERSION = 1
@@ -126,6 +126,6 @@ def render(doc: dict[str, Any]) -> str:
         events = run["events"] if run["events"] is not None else "?"
         severe = "" if not (run["errors"] or run["criticals"]) else \
             f"  ERROR {run['errors'] or 0} CRITICAL {run['criticals'] or 0}"
-        status = run["status"] + (f" ({run['reason']})" if run["reason"] else "")
+        status = status_label(run["status"], run["reason"])
         lines.append(f"  {run['run_id']:<40} {status:<28} {events:>7} events  {run['location']:<7} {ret}{severe}")
     return "\n".join(lines)
