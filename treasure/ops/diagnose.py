@@ -263,15 +263,15 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
     court, court_problem = read_court(ws, run_id)
     # the one rule (treasure.ops.runs): committed by the court report; diagnose read the whole log,
     # so a committed run whose log lost its run_end is not called complete either
-    verdict = run_verdict(court, court_problem, col.run_end, log_read=True)
-    status, reason = ("incomplete" if verdict.status == "open" else verdict.status), verdict.reason
+    run_state = run_verdict(court, court_problem, col.run_end, log_read=True)
+    status, reason = ("incomplete" if run_state.status == "open" else run_state.status), run_state.reason
     if col.run_end is None:
         f = col.finding("RUN_INCOMPLETE", "critical",
                         f"no run_end: the run crashed or is still running (last seq {col.last_seq})")
         f.count = 1
-    elif not verdict.committed:
+    elif not run_state.committed:
         f = col.finding("RUN_INCOMPLETE", "critical",
-                        f"{verdict.reason}: the run never reached its commit point (killed or failed while "
+                        f"{run_state.reason}: the run never reached its commit point (killed or failed while "
                         f"writing its reports), so it is not complete")
         f.count = 1
     # how the run ended: its court's word when committed, else what its log's run_end says

@@ -122,7 +122,7 @@ def status_label(status: str, reason: str | None) -> str:
 def verdict_of(ws: Workspace, run_id: str) -> Verdict:
     """:func:`run_verdict` for a run of ``ws`` (reads its court report and its log's last line)."""
     info = run_info(ws, run_id)
-    return info.verdict
+    return info.verdict if info.verdict is not None else Verdict("incomplete", info.reason, False)
 
 
 def court_path(ws: Workspace, run_id: str) -> Path:
