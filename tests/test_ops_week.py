@@ -347,7 +347,7 @@ def day4_corrupted_line(op: Operator) -> str:
 
     # restore from the DB. The DB copy is checked and replays identically; `db export` writes the
     # log byte-identical to a scratch file (--out never writes under logs/: OUT_PROTECTED), and
-    # `db restore-log` puts it back: the broken log is moved aside under logs/events/broken/, not deleted
+    # `db restore-log` puts it back: the broken log is moved aside to logs/broken/, not deleted
     op.do("db", "check")
     out, _ = op.do("replay", run4, "--from", "db")
     assert "replay identical" in out, out
@@ -357,7 +357,7 @@ def day4_corrupted_line(op: Operator) -> str:
     op.do("db", "export", run4, "-o", log, code=2)
     restored = op.json("db", "restore-log", run4)
     assert restored["restored"] is True and restored["workspace_log"] == "broken", restored
-    aside = f"logs/events/broken/run_{run4}.1/run_{run4}.jsonl"
+    aside = f"logs/broken/run_{run4}.1/run_{run4}.jsonl"
     assert restored["moved_aside"] == [aside] and restored["path"] == f"logs/events/run_{run4}.jsonl", restored
     assert log.read_bytes() == original
     assert (op.ws / aside).read_bytes() == b"".join(lines), "the broken log was not kept as it was"

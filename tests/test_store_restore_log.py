@@ -66,7 +66,7 @@ def test_a_broken_rotated_log_is_moved_aside_and_restored(cli: CLI, stored: tupl
     doc, _ = _restore(cli, ws, run_id)
     assert doc is not None and doc["restored"] is True and doc["workspace_log"] == "broken", doc
     assert "EVENTS" in str(doc["problem"]), doc["problem"]
-    aside = f"logs/events/broken/run_{run_id}.1"
+    aside = f"logs/broken/run_{run_id}.1"
     assert doc["moved_aside"] == [f"{aside}/{name}" for name in _chain_order(chain, run_id)], doc["moved_aside"]
     for name, data in broken_bytes.items():  # kept byte for byte, never deleted
         assert (ws / aside / name).read_bytes() == data
@@ -82,8 +82,8 @@ def test_a_broken_rotated_log_is_moved_aside_and_restored(cli: CLI, stored: tupl
     # broken again: the next quarantine gets the next number, the first one is untouched
     live.write_bytes(original[:-10])
     doc, _ = _restore(cli, ws, run_id)
-    assert doc is not None and doc["moved_aside"] == [f"logs/events/broken/run_{run_id}.2/{live.name}"]
-    assert (ws / "logs/events/broken" / f"run_{run_id}.2" / live.name).read_bytes() == original[:-10]
+    assert doc is not None and doc["moved_aside"] == [f"logs/broken/run_{run_id}.2/{live.name}"]
+    assert (ws / "logs/broken" / f"run_{run_id}.2" / live.name).read_bytes() == original[:-10]
     assert live.read_bytes() == original
 
 
@@ -100,7 +100,7 @@ def test_a_log_that_verifies_is_left_alone(cli: CLI, stored: tuple[Path, str]) -
     doc, _ = _restore(cli, ws, run_id)
     assert doc is not None and doc["restored"] is False and doc["workspace_log"] == "ok", doc
     assert (live.read_bytes(), live.stat().st_ino) == before
-    assert not (ws / "logs" / "events" / "broken").exists()
+    assert not (ws / "logs" / "broken").exists()
     rc, out, _ = cli("-w", ws, "db", "restore-log", run_id)
     assert rc == 0 and "nothing to restore" in out, out
 
@@ -128,7 +128,7 @@ def test_a_db_copy_that_is_not_the_runs_log_is_refused_and_nothing_moves(cli: CL
     court_path.write_text(json.dumps(court))
     _, err = _restore(cli, ws, run_id, code=2)
     assert "STORE_RESTORE_MISMATCH" in err and "last_hash" in err, err
-    assert live.read_bytes() == broken and not (ws / "logs" / "events" / "broken").exists()
+    assert live.read_bytes() == broken and not (ws / "logs" / "broken").exists()
     court_path.write_text(court_text)
 
     # a stored line edited in the DB: its hash no longer chains
@@ -139,7 +139,7 @@ def test_a_db_copy_that_is_not_the_runs_log_is_refused_and_nothing_moves(cli: CL
                      (line.replace('"seq":5', '"seq":5 ', 1), run_id))
     _, err = _restore(cli, ws, run_id, code=2)
     assert "STORE_RESTORE_MISMATCH" in err and "does not verify" in err, err
-    assert live.read_bytes() == broken and not (ws / "logs" / "events" / "broken").exists()
+    assert live.read_bytes() == broken and not (ws / "logs" / "broken").exists()
 
 
 def test_unknown_run_and_a_held_run_lock_are_coded_errors(cli: CLI, stored: tuple[Path, str]) -> None:

@@ -16,9 +16,10 @@ The command only ever *adds* evidence:
   workspace's ``reports/runs/<id>/court_report.json`` and the DB's stored copy: both when both
   exist, at least one is required). Any disagreement is ``STORE_RESTORE_MISMATCH``; nothing moves.
 * The damaged files (the live log and its rotated parts) are moved, never deleted, into
-  ``logs/events/broken/run_<id>.<n>/`` under their own names: ``n`` is the first unused number
-  from 1, so the name is deterministic and carries no wall-clock time. (A folder in logs/events/
-  is listed by the events gate as "not event logs, ignored", so the quarantine stays visible.)
+  ``logs/broken/run_<id>.<n>/`` under their own names: ``n`` is the first unused number from 1,
+  so the name is deterministic and carries no wall-clock time. The folder is outside
+  logs/events/, so no log reader, gate, rotation or archive takes the damaged copy for evidence;
+  it stays for the post-mortem until the operator removes it.
 * The restored bytes are written to a temporary file in logs/events/, fsynced, read back and
   compared, then renamed atomically to ``run_<id>.jsonl``; the folder is fsynced. The whole step
   holds the logs/events/ rename lock and the run's own lock (:mod:`treasure.locks`), so no
@@ -42,7 +43,7 @@ from treasure.store.errors import StoreError
 from treasure.store.reader import StoreReader
 from treasure.workspace import Workspace, check_run_id
 
-#: logs/events/<BROKEN_DIR>/run_<id>.<n>/: where damaged logs are moved aside.
+#: logs/<BROKEN_DIR>/run_<id>.<n>/ (beside logs/events/): where damaged logs are moved aside.
 BROKEN_DIR = "broken"
 
 __all__ = ["BROKEN_DIR", "RestoreLogResult", "restore_log"]
@@ -149,7 +150,7 @@ def _verify_stored(reader: StoreReader, run_id: str, contracts: Contracts,
 
 
 def _aside_folder(ws: Workspace, run_id: str) -> Path:
-    base = ws.logs_dir / BROKEN_DIR
+    base = ws.logs_dir.parent / BROKEN_DIR
     number = 1
     while (base / f"run_{run_id}.{number}").exists():
         number += 1
@@ -227,8 +228,8 @@ def _restore_locked(ws: Workspace, db: Path | str, run_id: str, contracts: Contr
         except OSError as exc:
             raise StoreError("STORE_IO", f"cannot move the broken log of run {run_id} aside to "
                              f"{ws.relative(aside)}: {exc.strerror or exc}", path=ws.relative(aside)) from exc
-        fsync_dir(aside)
-        fsync_dir(ws.logs_dir)
+        for folder in (aside, aside.parent, ws.logs_dir):
+            fsync_dir(folder)
     ws.logs_dir.mkdir(parents=True, exist_ok=True)
     _write_checked(target, data)
     result.restored = True

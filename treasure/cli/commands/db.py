@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                        description="Rebuild RUN_ID's event log from the DB into logs/events/run_<id>.jsonl, only "
                        "when the workspace's log of that run is missing or does not verify. The stored lines are "
                        "verified first (truth/ schemas, hash chain, the DB's hashes, the court report's head "
-                       "hash); a broken log is moved to logs/events/broken/run_<id>.<n>/, never deleted. Exit 0 "
+                       "hash); a broken log is moved to logs/broken/run_<id>.<n>/, never deleted. Exit 0 "
                        "when restored or when nothing needed restoring, 2 when the DB's copy does not match.")
     p.add_argument("run_id", metavar="RUN_ID")
     p.set_defaults(handler=handle_restore_log)
