@@ -2,7 +2,8 @@
 
 The sweep is N seeds of the SSOT's ``sma_crossover`` over one generated dataset of M bars. Each mode
 runs in its own fresh workspace (nothing reused). Reported: wall time of each mode, the cluster's
-start-up alone, the speed-up (with and without start-up), the per-task overhead of Dask
+start-up alone (the LocalCluster is started, timed, then the sweep runs on it through its scheduler
+address), the speed-up (with and without start-up), the per-task overhead of Dask
 (``(T_dask_without_startup * workers - T_serial) / N``), evidence bytes per run, and whether the two
 reports are byte-identical.
 
@@ -44,6 +45,21 @@ def make_workspace(root: Path, runs: int, bars: int, data: bytes) -> Path:
     return path
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def worker_cpu(cluster: Any) -> float:
+    """CPU seconds used so far by the cluster's worker processes (user + system)."""
+    from distributed import Client
+
+    with Client(cluster.scheduler_address) as client:
+        return float(sum(client.run(_cpu_seconds).values()))
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -62,24 +78,37 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sweep-bench-"))
     from distributed import LocalCluster
 
-    t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.CRITICAL)
-    cluster.close()
-    startup = time.perf_counter() - t0
-
     times: dict[str, float] = {}
     reports: dict[str, bytes] = {}
     sizes: dict[str, int] = {}
+    cpu: dict[str, float] = {}
+    startup = 0.0
     for mode in ("serial", "dask"):
         spec = make_workspace(base / mode, args.runs, args.bars, data)
-        options = ExecutorOptions(serial=mode == "serial", n_workers=args.workers)
+        cluster = None
+        if mode == "dask":  # the cluster the sweep runs on, started (and timed) apart from the sweep
+            t0 = time.perf_counter()
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
+            startup = time.perf_counter() - t0
+        options = ExecutorOptions(serial=mode == "serial", n_workers=args.workers,
+                                  scheduler=None if cluster is None else cluster.scheduler_address)
+        workers_cpu = 0.0 if cluster is None else -worker_cpu(cluster)
+        c0 = time.process_time()
         t0 = time.perf_counter()
-        outcome = run_sweep(Workspace.at(base / mode), spec, options)
-        times[mode] = time.perf_counter() - t0
+        try:
+            outcome = run_sweep(Workspace.at(base / mode), spec, options)
+        finally:
+            times[mode] = time.perf_counter() - t0
+            cpu[mode] = time.process_time() - c0
+            if cluster is not None:
+                workers_cpu += worker_cpu(cluster)
+                cpu["workers"] = workers_cpu
+                cluster.close()
         reports[mode] = outcome.report_path.read_bytes()
         sizes[mode] = du(outcome.report_path.parent)
-    serial, dask = times["serial"], times["dask"]
+        print(f"{mode}: {times[mode]:.1f} s", file=sys.stderr, flush=True)
+    serial, dask = times["serial"] + 0.0, times["dask"] + startup  # dask: start-up + the sweep on it
     result: dict[str, Any] = {
         "runs": args.runs, "bars": args.bars, "workers": args.workers, "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -88,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         "speedup": round(serial / dask, 2),
         "speedup_without_startup": round(serial / max(dask - startup, 1e-9), 2),
         "per_task_overhead_s": round(((dask - startup) * args.workers - serial) / args.runs, 3),
+        # CPU seconds (immune to other jobs on the machine): the client's and the workers' in the Dask mode
+        "cpu_serial_s": round(cpu["serial"], 2), "cpu_dask_client_s": round(cpu["dask"], 2),
+        "cpu_dask_workers_s": round(cpu["workers"], 2),
+        "cpu_overhead_per_task_s": round((cpu["dask"] + cpu["workers"] - cpu["serial"]) / args.runs, 3),
+        # the speed-up N idle cores would give: serial CPU over the busiest of (each worker's share, the client)
+        "speedup_idle_estimate": round(cpu["serial"] / max(cpu["workers"] / args.workers, cpu["dask"]), 2),
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "evidence_bytes_per_run": sizes["serial"] // args.runs,
         "reports_identical": reports["serial"] == reports["dask"],
     }
