@@ -41,3 +41,28 @@ def test_window_bounds_tasks_in_flight_and_keeps_bytes(tmp_path: Path) -> None:
     assert max(seen) <= 2 and seen[0] >= 1  # never more than the window; never all 8 at once
     assert killed and killed[0] in options.lost_workers
     assert outcome.report_path.read_bytes() == serial
+
+
+def test_a_worker_running_other_code_refuses_the_point(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from treasure.errors import TreasureError
+    from treasure.sweep.planner import code_sha256, plan_sweep
+    from treasure.sweep.service import SweepDir
+    from treasure.sweep.spec import load_spec
+    from treasure.sweep.worker import run_point
+
+    ws, spec = _make(tmp_path / "ws")
+    plan = plan_sweep(ws, load_spec(ws, spec))
+    task = plan.points[0]
+    assert task.code_sha256 == code_sha256() and len(task.code_sha256) == 64
+    bundle, data = plan.inputs.bundles[task.bundle_sha256], plan.inputs.datasets[task.dataset.sha256]
+    result = run_point(replace(task, code_sha256="0" * 64), bundle, data)
+    assert result["fatal"]["code"] == "SWEEP_INPUT_MISMATCH" and "other Treasure code" in result["fatal"]["message"]
+    import pytest
+
+    with pytest.raises(TreasureError) as err:
+        SweepDir(ws, plan.sweep_id, force=False).record(task, result)
+    assert err.value.code == "SWEEP_INPUT_MISMATCH"
+    assert not (ws.root / "sweeps").exists()  # nothing written for a refused point
+    assert run_point(task, bundle, data)["status"] == "complete"

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from treasure.canonical import canonical_bytes
@@ -34,6 +35,9 @@ class PointTask:
     seed: int
     ssot: bytes  # the point's spec/ssot.json
     bundle_sha256: str  # spec/truth files: Inputs.bundles[bundle_sha256]
+    #: the client's Treasure source (:func:`code_sha256`): a worker running other code refuses the task
+    #: (its evidence would differ); not part of the point id or the report
+    code_sha256: str = ""
 
     def row_key(self) -> dict[str, Any]:
         return {"point_id": self.point_id, "strategy": self.strategy, "params": self.params,
@@ -133,4 +137,22 @@ def _point(base: dict[str, Any], ssot_sha: str, bundle_sha: str, strategy: str, 
     doc["strategy"] = {"name": strategy, "params": params}
     doc.setdefault("run", {})["seed"] = seed
     ssot = (json.dumps(doc, indent=2) + "\n").encode()
-    return PointTask(point_id, strategy, params, dataset, seed, ssot, bundle_sha)
+    return PointTask(point_id, strategy, params, dataset, seed, ssot, bundle_sha, code_sha256())
+
+
+_CODE_SHA: list[str] = []
+
+
+def code_sha256() -> str:
+    """SHA-256 over this process's ``treasure`` package sources (path and bytes of every ``.py``),
+    computed once per process: two processes that loaded different code disagree."""
+    if not _CODE_SHA:
+        import treasure
+
+        root = Path(treasure.__file__).resolve().parent
+        digest = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            digest.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        _CODE_SHA.append(digest.hexdigest())
+    return _CODE_SHA[0]

@@ -29,6 +29,13 @@ def run_point(task: PointTask, bundle: dict[str, bytes], dataset: bytes) -> dict
         return {"point_id": task.point_id, "fatal": {
             "code": "SWEEP_INPUT_MISMATCH",
             "message": f"point {task.point_id}: the worker's inputs do not match their SHA-256"}}
+    from treasure.sweep.planner import code_sha256
+
+    if task.code_sha256 and task.code_sha256 != code_sha256():
+        return {"point_id": task.point_id, "fatal": {
+            "code": "SWEEP_INPUT_MISMATCH",
+            "message": f"point {task.point_id}: the worker runs other Treasure code than the client (source "
+                       f"SHA-256 {code_sha256()[:12]} here, {task.code_sha256[:12]} on the client)"}}
     from treasure.engine import RunRequest, run
     from treasure.errors import TreasureError
     from treasure.workspace import Workspace
