@@ -37,14 +37,18 @@ class GapFade(Strategy):
     def on_start(self, ctx: Any, bars: Any) -> None:
         self._t = bars.t_ms.tolist()
         self._close = bars.close.tolist()
-        steps = [b - a for a, b in zip(self._t, self._t[1:]) if b > a]
-        self._interval = min(steps) if steps else 0
 
     def on_bar(self, ctx: Any, bar: Bar) -> Sequence[Intent] | None:
         i = bar.idx
-        if i == 0 or not self._interval or bar.t_ms - self._t[i - 1] <= self._interval:
+        step = bar.t_ms - self._t[i - 1] if i else 0
+        # the bar interval seen so far (trailing: a minimum over *all* bars would read the future,
+        # which the lookahead invariant catches; this example's one bug is the set below)
+        interval = self._interval
+        if step > 0:
+            self._interval = min(self._interval, step) if self._interval else step
+        if i == 0 or not interval or step <= interval:
             return None
-        missing = (bar.t_ms - self._t[i - 1]) // self._interval - 1
+        missing = step // interval - 1
         fade = "sell" if bar.close >= self._close[i - 1] else "buy"
         qty = self.order_usd / bar.close
         legs = {f"fade:{missing}", f"hedge:{missing}"}  # BUG: set order depends on PYTHONHASHSEED

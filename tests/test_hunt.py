@@ -84,7 +84,7 @@ def test_builtin_strategies_hunt_clean(workspace: Workspace, cli, strategy: str,
     assert 0 < doc["bars"]["total"] and doc["bars"]["max"] <= 20
     checked = ["coded_errors", "clean_run", "event_log", "accounting", "risk", "orders", "report_agreement",
                "data_events"]
-    assert doc["invariants"] == checked + (["determinism"] if determinism != "off" else [])
+    assert doc["invariants"] == checked + (["determinism"] if determinism != "off" else []) + ["lookahead"]
     assert doc["skipped"] == ([] if determinism != "off" else ["determinism"])
     assert reproducers(workspace) == before, "a clean hunt writes no reproducer"
     if strategy == "buy_and_hold":  # same seed, same answer, byte for byte

@@ -45,6 +45,7 @@ __all__ = [
     "check_determinism",
     "check_event_log",
     "check_evidence",
+    "check_no_lookahead",
     "check_orders",
     "check_outcome",
     "check_report_agreement",
@@ -499,6 +500,19 @@ def check_determinism(a: "Evidence", b: "Evidence") -> None:
         _fail("determinism", "equity.npy differs between two runs of the same inputs")
 
 
+def check_no_lookahead(case: "Case | None", outcome: "Outcome") -> None:
+    """The strategy's decisions before a bar do not change when the data after it is cut off: the
+    case is re-run in memory on a few prefixes (cut at bars sampled from its seed) and every
+    intent before each cut must equal the full run's (:func:`treasure.lookahead.check_case_lookahead`).
+    Only for a case that ran (complete or halted) in a staged workspace; it re-runs the engine, so
+    it is the one invariant that costs more than reading evidence (see docs/hunting.md)."""
+    if case is None or outcome.evidence is None or outcome.status not in ("complete", "halted"):
+        return
+    from treasure.lookahead import check_case_lookahead
+
+    check_case_lookahead(case, outcome.evidence)
+
+
 def check_evidence(evidence: "Evidence", *, dataset: "GeneratedDataset | None" = None,
                    only: Iterable[str] | None = None, skip: Iterable[str] | None = None) -> None:
     """Every evidence invariant (event_log first: the others read its events)."""
@@ -537,6 +551,8 @@ def check_outcome(case: "Case | None", first: "Outcome", second: "Outcome | None
                                  f"({first.where}) vs {second.status} {second.code or ''} ({second.where})")
         if first.evidence is not None and second.evidence is not None:
             check_determinism(first.evidence, second.evidence)
+    if "lookahead" in names:  # after determinism: a nondeterministic strategy is not a leaking one
+        check_no_lookahead(case, first)
 
 
 
@@ -573,6 +589,8 @@ CHECKS: tuple[Invariant, ...] = (
               check_data_events),
     Invariant("determinism", "the same inputs give the same canonical evidence (in another process, with "
               "another PYTHONHASHSEED, under treasure hunt)", check_determinism),
+    Invariant("lookahead", "decisions before a bar do not change when the data after it is cut off (re-runs "
+              "the case on a few prefixes: the strategy does not read the future)", check_no_lookahead),
 )
 #: The names of :data:`CHECKS`, in order.
 INVARIANTS: tuple[str, ...] = tuple(invariant.name for invariant in CHECKS)
