@@ -71,7 +71,8 @@ def create_temp(folder: Path | str, name: str, suffix: str = ".tmp") -> tuple[in
     through a planted symlink), with the evidence mode :data:`CREATE_MODE` & ~umask."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        path = os.path.join(os.fspath(folder), f".{name}.{secrets.token_hex(4)}{suffix}")
+        token = secrets.token_hex(4)  # treasure: allow-nondeterminism temp file name, renamed away, never evidence
+        path = os.path.join(os.fspath(folder), f".{name}.{token}{suffix}")
         try:
             return os.open(path, flags, CREATE_MODE), path
         except FileExistsError:

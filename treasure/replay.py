@@ -231,7 +231,7 @@ def _owner_writable(root: Path) -> None:
     """copytree copies folder modes: from a read-only workspace (``chmod -R a-w``) the scratch
     folders would be read-only too, so the replay could not write its SSOT and, as a non-root
     user, nothing could delete them afterwards (the temp folder leaked). Scratch folders are ours."""
-    for top, dirs, _files in os.walk(root):
+    for top, dirs, _files in sorted(os.walk(root)):
         for folder in [top, *(os.path.join(top, d) for d in dirs)]:
             mode = os.stat(folder, follow_symlinks=False).st_mode
             if not os.path.islink(folder) and (mode & 0o700) != 0o700:

@@ -204,8 +204,7 @@ class Workspace:
             if not folder.is_dir():
                 continue
             base = folder.resolve()
-            for top, dirs, files in os.walk(folder):
-                dirs.sort()
+            for top, dirs, files in sorted(os.walk(folder)):
                 for name in sorted([*dirs, *files]):
                     path = Path(top, name)
                     rel = path.relative_to(self.root).as_posix()
