@@ -103,6 +103,20 @@ def build_reports(loop: "BarLoop", *, status: str, reason: str | None, bus: "Eve
                                           max_leverage=loop.risk.max_leverage,
                                           starting_cash=prep.config.starting_cash)})
     court = build_court(summary)
-    contracts.validate("eqs_report", eqs, source="eqs_report.json")
-    contracts.validate("court_report", court, source="court_report.json")
+    _validate(contracts, "eqs_report", eqs)
+    _validate(contracts, "court_report", court)
     return court, eqs, equity
+
+
+def _validate(contracts: Contracts, name: str, document: dict[str, Any]) -> None:
+    """Check a report against its schema: a compiled conservative predicate (once per contracts)
+    proves the common case in microseconds; anything it does not accept goes to jsonschema,
+    which decides and names the field."""
+    predicates = contracts.__dict__.setdefault("_treasure_report_predicates", {})
+    predicate = predicates.get(name)
+    if predicate is None:
+        from treasure.schemacheck import compile_predicate
+
+        predicate = predicates[name] = compile_predicate(contracts.schema(name), name=name)
+    if not predicate(document):
+        contracts.validate(name, document, source=f"{name}.json")

@@ -38,9 +38,12 @@ from treasure.portfolio import Portfolio
 from treasure.reports.eqs import slippage_bps
 from treasure.risk import RiskEngine
 from treasure.strategy import Bar, Intent
+from treasure.strategy.signals import declared_signals
 
 DAY_MS = 86_400_000
 PROGRESS_EVERY = 8192
+#: spans of at least this many bars are marked to market with numpy, shorter ones in a plain loop
+SPAN_NUMPY_MIN = 17
 
 
 def _code_files(cls: type) -> set[str]:
@@ -63,6 +66,29 @@ def _json_safe(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
     return False
+
+
+def signal_mask(raw: Any, n: int) -> np.ndarray:
+    """A strategy's ``signals`` as a bool mask over the ``n`` bars: a bool array of length ``n``
+    or bar indices (StrategyError STRATEGY_INVALID otherwise)."""
+    try:
+        arr = np.asarray(raw)
+        if arr.dtype == np.bool_:
+            if arr.shape != (n,):
+                raise ValueError(f"a mask of shape {arr.shape} for {n} bars")
+            return arr.copy()
+        if arr.size == 0:
+            return np.zeros(n, dtype=np.bool_)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise ValueError(f"{arr.dtype} values, expected bar indices or a bool mask")
+        if int(arr.min()) < 0 or int(arr.max()) >= n:
+            raise ValueError(f"bar indices outside 0..{n - 1}")
+        mask = np.zeros(n, dtype=np.bool_)
+        mask[arr] = True
+        return mask
+    except (TypeError, ValueError) as exc:
+        raise StrategyError("STRATEGY_INVALID", f"signals() returned an invalid schedule: {exc}",
+                            field="signals") from None
 
 
 def _day(ts_ms: int) -> str:
@@ -277,6 +303,28 @@ class BarLoop:
         return InternalError("INTERNAL", f"{type(exc).__name__}: {exc}{where}")
 
     # the hot loop -----------------------------------------------------------------------------
+    def _active_bars(self, n: int, t_ms: list[int], special: dict[int, Any]) -> list[int] | None:
+        """The fast path's schedule: the bars where something other than an open order or a flag
+        check can happen (a signal, a gap or duplicate, a day's first bar, a progress report), or
+        ``None`` to run every bar through Python (no ``signals``, faults armed, forced)."""
+        if self.prep.request.force_per_bar or faults.armed() or self.flag_check_bars <= 1:
+            return None
+        strategy = self.prep.strategy.strategy
+        if not callable(getattr(strategy, "signals", None)):  # not a Strategy subclass: duck-typed
+            return None
+        raw = self._call(declared_signals, strategy, self.bars)
+        if raw is None:
+            return None
+        mask = signal_mask(raw, n)
+        mask[0] = True  # the first flag check
+        for i in special:
+            mask[i] = True
+        day = np.asarray(t_ms, dtype=np.int64) // DAY_MS
+        mask[1:] |= day[1:] != day[:-1]
+        if self.prep.request.progress is not None:
+            mask[::PROGRESS_EVERY] = True
+        return np.flatnonzero(mask).tolist()
+
     def _loop(self) -> None:
         bars = self.bars
         t_ms = bars.t_ms.tolist()
@@ -304,8 +352,15 @@ class BarLoop:
         day_min = 0.0
         open_orders = self.book.open  # mutated in place, never rebound
         last_equity, last_bar = self.last_equity, self.last_bar
+        # the fast path: Python runs only on active bars (a signal, an open order, a day's first
+        # bar, a gap or duplicate, a flag check); the bars between are marked to market at once
+        active = self._active_bars(n, t_ms, special)
+        self.fast_path = active is not None
+        schedule = active if active is not None else []
+        k, m = 0, len(schedule)
+        i = 0
         try:
-            for i in range(n):
+            while i < n:
                 t = t_ms[i]
                 ctx.now_ms = t
                 ctx.bar_idx = i
@@ -313,6 +368,7 @@ class BarLoop:
                     kind, item = special[i]
                     if kind == "dup":
                         self.emit("DATA", "duplicate_timestamp", "WARN", {"bar_idx": i, "t_ms": t, "action": "skipped"})
+                        i += 1
                         continue
                     self.emit("DATA", "data_gap_detected", "WARN", {
                         "bar_idx": i, "expected_t_ms": item.expected_t_ms, "actual_t_ms": item.actual_t_ms,
@@ -341,21 +397,77 @@ class BarLoop:
                 if equity - day_start < day_min:
                     day_min = equity - day_start
                     if breached(day_min):
-                        self.day_min_pnl = day_min
-                        self.emit("RISK", "daily_loss_limit", "ERROR", {
-                            "day": _day(t), "day_pnl_usd": r10(day_min), "limit_usd": -limit,
-                            "equity": r10(equity), "bar_idx": i})
-                        raise Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
+                        self._breach(day_min, equity, t, i, limit)
                 intents = on_bar(ctx, bar)
                 if intents:
                     self._on_intents(intents, bar)
                 if progress is not None and i % PROGRESS_EVERY == 0:
                     progress(i, n)
+                i += 1
+                if active is None or open_orders or i >= n:
+                    continue
+                # the next active bar; the bars before it only move equity (and the daily minimum)
+                while k < m and schedule[k] < i:
+                    k += 1
+                nxt = schedule[k] if k < m else n
+                if next_check < nxt:
+                    nxt = next_check if next_check > i else i
+                if nxt > i:
+                    qty = portfolio.qty
+                    if qty == 0.0:  # flat: equity is cash on every bar of the span
+                        equity = equity_at(closes[nxt - 1])
+                        if equity - day_start < day_min:
+                            day_min = equity - day_start
+                            if breached(day_min):
+                                last_equity, last_bar = equity, i
+                                ctx.now_ms, ctx.bar_idx, ctx.equity = t_ms[i], i, equity
+                                self._breach(day_min, equity, t_ms[i], i, limit)
+                    else:
+                        lowest, at = self._span_low(closes, i, nxt, qty, portfolio.cash, day_start, day_min)
+                        if at >= 0:  # the daily loss limit is breached at bar `at` of the span
+                            equity = equity_at(closes[at])
+                            last_equity, last_bar = equity, at
+                            ctx.now_ms, ctx.bar_idx, ctx.equity = t_ms[at], at, equity
+                            self._breach(equity - day_start, equity, t_ms[at], at, limit)
+                        day_min = lowest
+                        equity = equity_at(closes[nxt - 1])
+                    last_equity, last_bar = equity, nxt - 1
+                    ctx.now_ms, ctx.bar_idx, ctx.equity = t_ms[nxt - 1], nxt - 1, equity
+                    i = nxt
         finally:  # the rest of the run (day close, halts, curve) reads these
             self.last_equity, self.last_bar = last_equity, last_bar
         self.day_min_pnl = day_min
         if progress is not None:
             progress(n, n)
+
+    def _span_low(self, closes: list[float], start: int, stop: int, qty: float, cash: float,
+                  day_start: float, day_min: float) -> tuple[float, int]:
+        """Mark bars ``start..stop-1`` to market with a fixed position: the day's new minimum PnL
+        and the first bar where the daily loss limit is breached (-1: none). The same float
+        operations as :meth:`Portfolio.equity` per bar, so the same values, bit for bit."""
+        risk_limit = -self.risk.daily_loss_limit_usd
+        if stop - start < SPAN_NUMPY_MIN:
+            for j in range(start, stop):
+                pnl = (cash + qty * closes[j]) - day_start
+                if pnl < day_min:
+                    day_min = pnl
+                    if pnl < risk_limit:
+                        return day_min, j
+            return day_min, -1
+        pnls = (cash + qty * self.bars.close[start:stop]) - day_start
+        below = np.flatnonzero(pnls < risk_limit)
+        if len(below):
+            j = int(below[0])
+            return min(day_min, float(pnls[j])), start + j
+        low = float(pnls.min())
+        return (low if low < day_min else day_min), -1
+
+    def _breach(self, day_min: float, equity: float, t: int, i: int, limit: float) -> None:
+        self.day_min_pnl = day_min
+        self.emit("RISK", "daily_loss_limit", "ERROR", {
+            "day": _day(t), "day_pnl_usd": r10(day_min), "limit_usd": -limit,
+            "equity": r10(equity), "bar_idx": i})
+        raise Halt("daily_loss_limit", f"day PnL {day_min:.2f} USD below {limit:g} USD")
 
     # orders and fills -------------------------------------------------------------------------
     def _on_intents(self, intents: Any, bar: Bar) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from treasure.context import RunContext
     from treasure.data import Bars
     from treasure.execution.messages import Fill
@@ -51,6 +53,20 @@ class Strategy:
 
     def on_start(self, ctx: "RunContext", bars: "Bars") -> None:
         """Called once before the first bar with the full series, for trailing indicators."""
+
+    def signals(self, bars: "Bars") -> "np.ndarray | Sequence[int] | None":
+        """Optional: the bars where :meth:`on_bar` can act, for the whole series at once (called
+        after :meth:`on_start`): a bool mask over the bars, or their indices; ``None`` (the
+        default) runs ``on_bar`` on every bar.
+
+        A strategy that declares signals promises that on every other bar ``on_bar`` returns
+        ``None`` and changes nothing, and that the signals use trailing data only (bar ``i``'s
+        from bars ``0..i``). The engine then runs Python only on bars where something can happen
+        (a signal, an open order, a day's first bar, a gap or duplicate, an emergency-flag check)
+        and marks the bars between to market with numpy; the evidence is byte-identical to the
+        per-bar run (``RunRequest(force_per_bar=True)``), which the test suite proves.
+        """
+        return None
 
     def on_bar(self, ctx: "RunContext", bar: Bar) -> Sequence[Intent] | None:
         """Called after each bar closes; return intents (or None) to act at the next bar's open."""
