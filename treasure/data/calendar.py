@@ -6,6 +6,14 @@
   a year is ``365 * 86_400_000 / interval_ms`` bars (Treasure's behaviour before calendars).
 * ``weekdays``: Monday to Friday, whole UTC days (FX, crypto desks that pause at weekends, or daily
   stock bars without a holiday table). A year is 260 sessions (52 weeks of 5 days).
+* ``24/5``: the foreign-exchange week, from Sunday 17:00 to Friday 17:00 New York time, which is
+  Sunday 22:00 to Friday 22:00 UTC while New York keeps standard time and 21:00 to 21:00 UTC
+  while it keeps daylight saving time (US rules, computed here, no tz database needed); no
+  holidays (a vendor that closes on 25 December or 1 January shows those days as gaps). A bar
+  slot is expected when its *start* lies inside the week, so hourly bars stamped at their open and
+  daily bars stamped 00:00 Monday-Friday (or at the 21:00/22:00 UTC roll, Sunday-Thursday) hold
+  no weekend gap. A year is 260 sessions (52 weeks of 5 trading days) of 24 hours:
+  ``260 * 86_400_000 / interval_ms`` bars (6,240 hourly bars).
 * an exchange code such as ``XNYS`` or ``XLON``: sessions (open, close, lunch breaks, early closes,
   holidays) come from the ``exchange-calendars`` package, imported only when an exchange is named
   (it takes about a second to import). A year is the mean number of sessions per calendar year
@@ -41,6 +49,8 @@ from treasure.errors import ConfigError
 
 CAL_24_7 = "24/7"
 CAL_WEEKDAYS = "weekdays"
+CAL_24_5 = "24/5"
+HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 #: 1970-01-01 was a Thursday: day number d is a weekday when (d + 3) % 7 < 5 (Monday = 0).
@@ -66,10 +76,10 @@ class Annualization:
 
 def check_calendar(name: Any, *, source: str | None = None) -> str:
     """The calendar name, or a ConfigError naming ``dataset.calendar``."""
-    if name in (CAL_24_7, CAL_WEEKDAYS):
+    if name in (CAL_24_7, CAL_WEEKDAYS, CAL_24_5):
         return str(name)
     if not isinstance(name, str) or not _EXCHANGE_RE.fullmatch(name):
-        raise ConfigError("CALENDAR_UNKNOWN", f"dataset.calendar {name!r} is not '24/7', 'weekdays' or an "
+        raise ConfigError("CALENDAR_UNKNOWN", f"dataset.calendar {name!r} is not '24/7', 'weekdays', '24/5' or an "
                           "exchange code such as 'XNYS'", path=source, field="dataset.calendar")
     _exchange_module(name, source)
     return name
@@ -115,7 +125,61 @@ def sessions(name: str, first_ms: int, last_ms: int) -> Sessions | None:
         days = days[(days + _EPOCH_WEEKDAY) % 7 < 5]
         opens = days * DAY_MS
         return Sessions(opens, opens + DAY_MS, opens)
+    if name == CAL_24_5:
+        return fx_sessions(start, end)
     return _exchange_sessions(name, start, end)
+
+
+def _nth_sunday(year: int, month: int, n: int) -> _dt.date:
+    """The n-th Sunday of a month (n = -1: the last)."""
+    if n > 0:
+        first = _dt.date(year, month, 1)
+        return first + _dt.timedelta(days=(6 - first.weekday()) % 7 + 7 * (n - 1))
+    nxt = _dt.date(year + (month == 12), month % 12 + 1, 1)
+    last = nxt - _dt.timedelta(days=1)
+    return last - _dt.timedelta(days=(last.weekday() + 1) % 7)
+
+
+@functools.lru_cache(maxsize=256)
+def _us_dst(year: int) -> tuple[_dt.date, _dt.date] | None:
+    """[start, end) dates of US daylight saving time (both Sundays; at 17:00 local, DST is on from
+    the start Sunday and off on the end Sunday). 2007-: second Sunday of March to first Sunday of
+    November; 1987-2006: first Sunday of April to last Sunday of October; 1967-1986: last Sunday
+    of April to last Sunday of October; None (standard time all year) before 1967."""
+    if year >= 2007:
+        return _nth_sunday(year, 3, 2), _nth_sunday(year, 11, 1)
+    if year >= 1987:
+        return _nth_sunday(year, 4, 1), _nth_sunday(year, 10, -1)
+    if year >= 1967:
+        return _nth_sunday(year, 4, -1), _nth_sunday(year, 10, -1)
+    return None
+
+
+def ny_five_pm_utc_ms(day: int) -> int:
+    """17:00 New York time on UTC day number ``day`` (days since 1970-01-01), in UTC ms: 21:00 UTC
+    under daylight saving time, 22:00 UTC otherwise."""
+    date = _dt.date(1970, 1, 1) + _dt.timedelta(days=day)
+    dst = _us_dst(date.year)
+    summer = dst is not None and dst[0] <= date < dst[1]
+    return day * DAY_MS + (21 if summer else 22) * HOUR_MS
+
+
+def fx_sessions(start_ms: int, end_ms: int) -> Sessions:
+    """The FX weeks (Sunday 17:00 to Friday 17:00 New York) overlapping ``[start_ms, end_ms]``;
+    labels are the trading days Monday to Friday (00:00 UTC) for sessions per year."""
+    first = start_ms // DAY_MS
+    sunday = first - (first + _EPOCH_WEEKDAY + 1) % 7  # the Sunday on or before day ``first``
+    last = end_ms // DAY_MS
+    opens: list[int] = []
+    closes: list[int] = []
+    labels: list[int] = []
+    while sunday <= last:
+        opens.append(ny_five_pm_utc_ms(sunday))
+        closes.append(ny_five_pm_utc_ms(sunday + 5))
+        labels.extend((sunday + k) * DAY_MS for k in range(1, 6))
+        sunday += 7
+    return Sessions(np.array(opens, dtype=np.int64), np.array(closes, dtype=np.int64),
+                    np.array(labels, dtype=np.int64))
 
 
 @functools.lru_cache(maxsize=16)
@@ -192,8 +256,13 @@ def _merged(s: Sessions) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
 
 
 def missing_in_sessions(a: int, b: int, interval: int, opens: npt.NDArray[np.int64],
-                        closes: npt.NDArray[np.int64]) -> tuple[int, int | None]:
-    """Bar slots ``a + k*interval`` (k >= 1, slot < b) overlapping a session: (count, first slot)."""
+                        closes: npt.NDArray[np.int64], *, lead: int | None = None) -> tuple[int, int | None]:
+    """Bar slots ``a + k*interval`` (k >= 1, slot < b) in a session: (count, first slot).
+
+    A slot ``s`` counts when ``o - lead < s < c`` for a session ``[o, c)``: ``lead`` = the interval
+    (the default) counts every slot overlapping the session; ``lead`` = 1 only slots starting inside
+    it (``24/5``)."""
+    lead = interval if lead is None else lead
     k_max = -(-(b - a) // interval) - 1  # last k with a + k*interval < b
     if k_max < 1:
         return 0, None
@@ -203,8 +272,8 @@ def missing_in_sessions(a: int, b: int, interval: int, opens: npt.NDArray[np.int
     first: int | None = None
     for j in range(lo, hi):
         o, c = int(opens[j]), int(closes[j])
-        # slot s overlaps [o, c) iff o - interval < s < c
-        k_lo = max(1, (o - interval - a) // interval + 1)
+        # slot s counts iff o - lead < s < c
+        k_lo = max(1, (o - lead - a) // interval + 1)
         k_hi = min(k_max, -(-(c - a) // interval) - 1)
         if k_hi >= k_lo:
             if first is None:
@@ -221,10 +290,11 @@ def calendar_gaps(t_ms: npt.NDArray[np.int64], interval_ms: int, name: str) -> l
     sess = sessions(name, int(t_ms[0]), int(t_ms[-1]))
     assert sess is not None
     opens, closes = _merged(sess)
+    lead = 1 if name == CAL_24_5 else interval_ms
     candidates = np.flatnonzero(np.diff(t_ms) > interval_ms) + 1
     found: list[tuple[int, int, int]] = []
     for i in candidates.tolist():
-        count, first = missing_in_sessions(int(t_ms[i - 1]), int(t_ms[i]), interval_ms, opens, closes)
+        count, first = missing_in_sessions(int(t_ms[i - 1]), int(t_ms[i]), interval_ms, opens, closes, lead=lead)
         if count and first is not None:
             found.append((i, first, count))
     return found
@@ -244,7 +314,7 @@ def bars_per_session(sess: Sessions, interval_ms: int) -> int:
 
 def sessions_per_year(name: str, first_ms: int, last_ms: int) -> int:
     """Mean sessions per calendar year over the whole years the data touches, rounded."""
-    if name == CAL_WEEKDAYS:
+    if name in (CAL_WEEKDAYS, CAL_24_5):
         return WEEKDAY_SESSIONS_PER_YEAR
     y0 = (_dt.date(1970, 1, 1) + _dt.timedelta(days=first_ms // DAY_MS)).year
     y1 = (_dt.date(1970, 1, 1) + _dt.timedelta(days=last_ms // DAY_MS)).year
@@ -275,7 +345,7 @@ def annualization(name: str, interval_ms: int | None, first_ms: int, last_ms: in
     if name == CAL_24_7:
         return Annualization(f"calendar:{CAL_24_7}", 365 * DAY_MS / interval)
     per_year = sessions_per_year(name, first_ms, last_ms)
-    if name == CAL_WEEKDAYS:
+    if name in (CAL_WEEKDAYS, CAL_24_5):
         per_session = 1 if interval >= DAY_MS else -(-DAY_MS // interval)
     else:
         sess = sessions(name, first_ms, last_ms)

@@ -250,9 +250,16 @@ def to_csv(bars: Bars) -> bytes:
 
 
 def suggest_calendar(t_ms: np.ndarray) -> str:
-    """``weekdays`` when no bar falls on a Saturday or Sunday (UTC), else ``24/7``."""
+    """``weekdays`` when no bar falls on a Saturday or Sunday (UTC); ``24/5`` (the FX week) when
+    none falls on a Saturday and Sunday's start at 20:00 UTC or later (the week opens Sunday 17:00
+    New York); else ``24/7``."""
     weekday = ((t_ms // DAY_MS) + 3) % 7  # Monday = 0 (1970-01-01 was a Thursday)
-    return "weekdays" if not bool((weekday >= 5).any()) else "24/7"
+    if not bool((weekday >= 5).any()):
+        return "weekdays"
+    sunday_hours = (t_ms[weekday == 6] % DAY_MS) // 3_600_000
+    if not bool((weekday == 5).any()) and bool((sunday_hours >= 20).all()):
+        return "24/5"
+    return "24/7"
 
 
 def import_file(path: str | Path, *, fmt: str | None = None, time_col: str | None = None,

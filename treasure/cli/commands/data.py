@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     imp.add_argument("--name", default=None, help="dataset name: writes fixtures/data/NAME.csv "
                      "(default: the file's stem)")
     imp.add_argument("--calendar", default=None,
-                     help="dataset.calendar to pin: 24/7, weekdays or an exchange code such as XNYS "
+                     help="dataset.calendar to pin: 24/7, weekdays, 24/5 (FX: Sunday to Friday 17:00 New York) or an "
+                     "exchange code such as XNYS "
                      "(default: suggested from the data)")
     imp.add_argument("--force", action="store_true", help="replace an existing fixtures/data/NAME.csv")
     imp.set_defaults(handler=handle_import)
