@@ -1,12 +1,14 @@
 """Engine throughput: Treasure vs backtrader vs backtesting.py on one SMA(10)/SMA(30) crossover.
 
-Run:  .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/engine_bench.py [--bars 200000]
+Run:  .venv/bin/pip install -e '.[bench]' vectorbt && .venv/bin/python bench/engine_bench.py [--bars 200000]
 
-All three engines run the same long-only rule on the same generated bars, in this one process,
+All engines run the same long-only rule on the same generated bars, in this one process,
 one after another: buy ``order_usd`` worth when SMA(10) crosses above SMA(30), sell everything when
 it crosses below; market orders fill at the next bar's open; 5 bps commission, no slippage.
 Treasure runs with its full evidence on (hash-chained event log, schema validation of every event,
-reports, equity curve). Prints bars/s and trade counts; trade counts should agree closely (a
+reports, equity curve), once driven by the strategy's signals and once per bar (the same bytes);
+vectorbt (numba) is timed on its first call (kernels compiled) and warm. Prints wall and CPU time
+(CPU is steadier on a shared machine; ratios are CPU against backtesting.py) and trade counts; trade counts should agree closely (a
 crossover on the very last bar can leave one trade open in one engine and not another).
 """
 
@@ -43,15 +45,53 @@ def make_workspace(root: Path, n_bars: int) -> tuple[Path, bytes]:
     return ws.root, csv
 
 
-def bench_treasure(ws_root: Path) -> dict:
+def bench_treasure(ws_root: Path, *, force_per_bar: bool = False, evidence: str = "files") -> dict:
+    """One run with the full evidence (every event hashed, chained and schema-checked; with
+    ``files``, the log, reports and equity.npy written and fsynced). ``force_per_bar`` runs every
+    bar through Python; otherwise the strategy's signals drive the loop (the same bytes)."""
     from treasure.workspace import Workspace
 
-    start = time.perf_counter()
-    result = run(RunRequest(workspace=Workspace.at(ws_root), run_id="bench", overwrite=True))
-    elapsed = time.perf_counter() - start
+    request = RunRequest(workspace=Workspace.at(ws_root), run_id="bench", overwrite=True,
+                         force_per_bar=force_per_bar, evidence=evidence)
+    start, cpu = time.perf_counter(), time.process_time()
+    result = run(request)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     m = result.court["metrics"]
-    return {"engine": "treasure", "seconds": elapsed, "bars": m["bars"], "trades": m["trades"],
+    name = "treasure per-bar" if force_per_bar else "treasure signals"
+    if evidence != "files":
+        name += f" ({evidence})"
+    return {"engine": name, "seconds": elapsed, "cpu": cpu, "bars": m["bars"], "trades": m["trades"],
             "final_equity": m["final_equity_usd"], "events": result.court["events"]["total"]}
+
+
+def bench_vectorbt(csv: bytes, *, first: bool) -> dict:
+    """vectorbt (numba-compiled, vectorised, no per-event evidence): the same rule. ``first``
+    times the first call in this process (numba compiles its kernels then), else a warm call.
+    Orders fill at the next bar's open: signals shifted one bar, priced at the open."""
+    import warnings
+
+    import vectorbt as vbt
+
+    df = load_frame(csv)
+
+    def once() -> tuple[int, float]:
+        fast = vbt.MA.run(df["Close"], FAST)
+        slow = vbt.MA.run(df["Close"], SLOW)
+        entries = fast.ma_crossed_above(slow).shift(1, fill_value=False)
+        exits = fast.ma_crossed_below(slow).shift(1, fill_value=False)
+        pf = vbt.Portfolio.from_signals(df["Open"], entries, exits, size=ORDER_USD, size_type="value",
+                                        fees=FEE_BPS / 10_000, init_cash=100_000.0)
+        return int(pf.trades.count()), float(pf.final_value())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not first:
+            once()
+        start, cpu = time.perf_counter(), time.process_time()
+        trades, final = once()
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"engine": "vectorbt " + ("first call" if first else "warm"), "seconds": elapsed, "cpu": cpu,
+            "bars": len(df), "trades": trades, "final_equity": final, "events": None}
 
 
 def load_frame(csv: bytes):
@@ -90,10 +130,10 @@ def bench_backtrader(csv: bytes) -> dict:
     cerebro.addstrategy(Cross)
     cerebro.broker.setcash(100_000.0)
     cerebro.broker.setcommission(commission=FEE_BPS / 10_000)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     cerebro.run()
-    elapsed = time.perf_counter() - start
-    return {"engine": "backtrader", "seconds": elapsed, "bars": len(df), "trades": len(trades),
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"engine": "backtrader", "seconds": elapsed, "cpu": cpu, "bars": len(df), "trades": len(trades),
             "final_equity": cerebro.broker.getvalue(), "events": None}
 
 
@@ -125,39 +165,54 @@ def bench_backtesting(csv: bytes) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bt_ = Backtest(df, Cross, cash=100_000, commission=FEE_BPS / 10_000, finalize_trades=True)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         stats = bt_.run()
-        elapsed = time.perf_counter() - start
-    return {"engine": "backtesting.py", "seconds": elapsed, "bars": len(df), "trades": int(stats["# Trades"]),
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"engine": "backtesting.py", "seconds": elapsed, "cpu": cpu, "bars": len(df), "trades": int(stats["# Trades"]),
             "final_equity": float(stats["Equity Final [$]"]), "events": None}
+
+
+ENGINES = ("treasure", "backtrader", "backtesting", "vectorbt")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bars", type=int, default=200_000)
-    parser.add_argument("--only", choices=["treasure", "backtrader", "backtesting"], action="append")
+    parser.add_argument("--only", choices=ENGINES, action="append")
+    parser.add_argument("--memory", action="store_true", help="also run Treasure with in-memory evidence")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="treasure-bench-"))
     try:
         ws_root, csv = make_workspace(tmp, args.bars)
-        runners = {"treasure": lambda: bench_treasure(ws_root), "backtrader": lambda: bench_backtrader(csv),
-                   "backtesting": lambda: bench_backtesting(csv)}
+        bench_treasure(ws_root)  # warm: schemas compiled, modules imported (the others get theirs too)
+        runners: dict[str, list] = {
+            "treasure": [lambda: bench_treasure(ws_root), lambda: bench_treasure(ws_root, force_per_bar=True)]
+            + ([lambda: bench_treasure(ws_root, evidence="memory"),
+                lambda: bench_treasure(ws_root, force_per_bar=True, evidence="memory")] if args.memory else []),
+            "backtrader": [lambda: bench_backtrader(csv)],
+            "backtesting": [lambda: bench_backtesting(csv)],
+            "vectorbt": [lambda: bench_vectorbt(csv, first=True), lambda: bench_vectorbt(csv, first=False)],
+        }
         rows = []
-        for name in args.only or ["treasure", "backtrader", "backtesting"]:
-            try:
-                rows.append(runners[name]())
-            except ImportError as exc:
-                print(f"skipping {name}: {exc} (pip install -e '.[bench]')", file=sys.stderr)
-        base = next((r for r in rows if r["engine"] == "treasure"), None)
+        for name in args.only or ENGINES:
+            for runner in runners[name]:
+                try:
+                    rows.append(runner())
+                except ImportError as exc:
+                    print(f"skipping {name}: {exc} (pip install -e '.[bench]'; vectorbt: pip install vectorbt)",
+                          file=sys.stderr)
+                    break
+        base = next((r for r in rows if r["engine"] == "backtesting.py"), None)
         print(f"SMA({FAST})/SMA({SLOW}) crossover on {args.bars:,} bars, python {sys.version.split()[0]}")
-        print(f"{'engine':<16}{'seconds':>9}{'bars/s':>12}{'trades':>8}{'final equity':>15}{'vs treasure':>13}")
+        print(f"{'engine':<26}{'wall s':>8}{'cpu s':>8}{'bars/s wall':>13}{'bars/s cpu':>12}{'trades':>8}"
+              f"{'final equity':>15}{'vs bt.py (cpu)':>16}")
         for r in rows:
-            rate = r["bars"] / r["seconds"]
-            ratio = (base["seconds"] / r["seconds"]) if base else float("nan")
-            print(f"{r['engine']:<16}{r['seconds']:>9.3f}{rate:>12,.0f}{r['trades']:>8}{r['final_equity']:>15,.2f}"
-                  f"{ratio:>12.3f}x")
-        if base:
-            print(f"treasure wrote {base['events']:,} hash-chained, schema-validated events")
+            ratio = (base["cpu"] / r["cpu"]) if base else float("nan")
+            print(f"{r['engine']:<26}{r['seconds']:>8.3f}{r['cpu']:>8.3f}{r['bars'] / r['seconds']:>13,.0f}"
+                  f"{r['bars'] / r['cpu']:>12,.0f}{r['trades']:>8}{r['final_equity']:>15,.2f}{ratio:>15.2f}x")
+        treasure_rows = [r for r in rows if r["engine"].startswith("treasure")]
+        if treasure_rows:
+            print(f"treasure wrote {treasure_rows[0]['events']:,} hash-chained, schema-validated events per run")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

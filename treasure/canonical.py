@@ -56,6 +56,17 @@ def _normalise(value: Any) -> Any:
             if not key.isascii():
                 raise _NeedsReference
             t = type(item)
+            if t is float:
+                # the common float (not integral, 1e-5 <= |x| < 2**53; NaN and inf fail the range)
+                # is already in its JCS form: test it inline, no call, no copy
+                if (_TINY <= item < _EXACT_INT_LIMIT or -_EXACT_INT_LIMIT < item <= -_TINY) \
+                        and not item.is_integer():
+                    continue
+                new = _float(item)
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+                continue
             if t is str or t is bool or item is None:
                 continue
             if t is int:
