@@ -140,7 +140,7 @@ def _run_on(client: Any, fn: Callable[..., dict[str, Any]], tasks: Sequence[Pure
             if options.chaos is not None:
                 options.chaos(client, done)
     finally:
-        for future in live:
+        for future in list(live):  # treasure: allow-nondeterminism releasing futures; order has no effect
             future.release()
     workers_after = set(client.scheduler_info()["workers"])
     options.lost_workers = sorted(workers_before - workers_after)
