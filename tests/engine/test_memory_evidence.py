@@ -65,3 +65,25 @@ def test_unknown_evidence_mode_is_refused(workspace: Workspace) -> None:
         run(RunRequest(workspace=workspace, evidence="nowhere"))
     assert caught.value.code == "EVIDENCE_MODE_INVALID"
     assert not any(Path(workspace.root, "logs", "events").glob("*.jsonl"))
+
+
+def test_the_approval_memo_sees_every_change_the_lock_check_sees(workspace: Workspace) -> None:
+    from treasure.engine.request import _approval_state
+    from treasure.lock import approval_state, approve
+
+    calls: list[int] = []
+
+    def counted(ws: Workspace) -> tuple[bool, list[str]]:
+        calls.append(1)
+        return approval_state(ws)
+
+    approve(workspace)
+    assert _approval_state(workspace, counted) == (True, [])
+    assert _approval_state(workspace, counted) == (True, []) and len(calls) == 1  # memo
+    (workspace.spec_dir / "extra.json").write_text("{}")  # an unlisted file
+    assert _approval_state(workspace, counted) == (False, ["spec/extra.json"])
+    (workspace.spec_dir / "extra.json").unlink()
+    schema = workspace.truth_dir / "event.schema.json"
+    schema.write_bytes(schema.read_bytes().replace(b"{", b"{ ", 1))  # an approved file edited
+    assert _approval_state(workspace, counted) == (False, ["truth/event.schema.json"])
+    assert _approval_state(workspace, counted) == approval_state(workspace)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import orjson
+
 from treasure import faults
 from treasure.canonical import canonical_bytes
 from treasure.config import Config, load_config
@@ -174,9 +176,60 @@ def _prepare(request: RunRequest) -> PreparedRun:
     check_truth(ws)
     from treasure.lock import approval_state  # noqa: PLC0415  (hashes the workspace; only for runs)
 
-    approved, changed = approval_state(ws)
+    approved, changed = _approval_state(ws, approval_state)
     return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path,
                        unapproved=() if approved else tuple(changed))
+
+
+_APPROVALS: dict[tuple[Any, ...], tuple[bool, list[str]]] = {}
+
+
+def _approval_signature(ws: Workspace) -> tuple[Any, ...] | None:
+    """What :func:`treasure.lock.approval_state` depends on, cheaply: the lock file's bytes, the
+    names of every ``*.json`` under spec/ and truth/ (an unlisted file is a finding whatever it
+    holds), and the identity (device, inode, size, mtime, ctime) of every file the lock lists and
+    of its dataset. ``None`` when the lock cannot be read as such (no memo then)."""
+    try:
+        raw = (ws.spec_dir / "ssot.lock").read_bytes()
+        doc = orjson.loads(raw)
+        listed = sorted(doc["files"]) + [doc["dataset"]["path"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    names: list[str] = []
+    for folder in (ws.spec_dir, ws.truth_dir):
+        for parent, dirs, files in os.walk(folder, followlinks=False):
+            if any(os.path.islink(os.path.join(parent, d)) for d in dirs):
+                return None  # a linked folder: leave it to the full check every time
+            dirs.sort()
+            names.extend(os.path.join(parent, f) for f in sorted(files) if f.endswith(".json"))
+    stats: list[Any] = []
+    for rel in listed:
+        if not isinstance(rel, str):
+            return None
+        try:
+            st = os.stat(os.path.join(ws.root, rel))
+        except (OSError, ValueError):
+            stats.append((rel, None))
+            continue
+        stats.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return (str(ws.root), raw, tuple(names), tuple(stats))
+
+
+def _approval_state(ws: Workspace, compute: Callable[[Workspace], tuple[bool, list[str]]]
+                    ) -> tuple[bool, list[str]]:
+    """``compute(ws)`` (the lock check, ~15 ms: it hashes and path-checks every approved file),
+    once per process per version of the files it reads (see :func:`_approval_signature`), so a
+    hunt's thousands of runs in one scratch workspace pay it once."""
+    key = _approval_signature(ws)
+    if key is not None and key in _APPROVALS:
+        approved, changed = _APPROVALS[key]
+        return approved, list(changed)
+    approved, changed = compute(ws)
+    if key is not None:
+        if len(_APPROVALS) >= 64:
+            _APPROVALS.pop(next(iter(_APPROVALS)))
+        _APPROVALS[key] = (approved, list(changed))
+    return approved, changed
 
 
 def check_truth(ws: Workspace) -> None:
