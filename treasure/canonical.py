@@ -32,13 +32,38 @@ def _float(value: float) -> Any:
     if value.is_integer():
         if -_EXACT_INT_LIMIT < value < _EXACT_INT_LIMIT:
             return int(value)
-        raise _NeedsReference
+        return orjson.Fragment(es_number(value))
     if value != value or value in (math.inf, -math.inf):
         raise ValueError("NaN and infinity have no canonical JSON form")
     magnitude = -value if value < 0 else value
     if magnitude < _TINY or magnitude >= _EXACT_INT_LIMIT:
-        raise _NeedsReference
+        return orjson.Fragment(es_number(value))
     return value
+
+
+def es_number(value: float) -> bytes:
+    """A finite float as ECMAScript's Number::toString writes it (what RFC 8785 prescribes), for
+    the magnitudes where orjson's notation differs (below 1e-5, at or above 2**53). Python's
+    ``repr`` gives the same shortest round-tripping digits; only the layout differs."""
+    if value == 0.0:
+        return b"0"
+    text = repr(abs(value))
+    mantissa, _, exp = text.partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    point = len(whole) + (int(exp) if exp else 0) - (len(whole + frac) - len(digits))  # ES's n
+    digits = digits.rstrip("0") or "0"
+    k = len(digits)
+    if k <= point <= 21:
+        out = digits + "0" * (point - k)
+    elif 0 < point <= 21:
+        out = digits[:point] + "." + digits[point:]
+    elif -6 < point <= 0:
+        out = "0." + "0" * -point + digits
+    else:
+        e = point - 1
+        out = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    return (("-" if value < 0 else "") + out).encode("ascii")
 
 
 def _normalise(value: Any) -> Any:
