@@ -196,12 +196,19 @@ def _approval_signature(ws: Workspace) -> tuple[Any, ...] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     names: list[str] = []
-    for folder in (ws.spec_dir, ws.truth_dir):
-        for parent, dirs, files in os.walk(folder, followlinks=False):
-            if any(os.path.islink(os.path.join(parent, d)) for d in dirs):
-                return None  # a linked folder: leave it to the full check every time
-            dirs.sort()
-            names.extend(os.path.join(parent, f) for f in sorted(files) if f.endswith(".json"))
+    folders = [str(ws.spec_dir), str(ws.truth_dir)]
+    while folders:
+        try:
+            entries = sorted(os.scandir(folders.pop()), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink() and not entry.is_file():
+                return None  # a linked folder (or a dangling link): the full check every time
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif entry.name.endswith(".json"):
+                names.append(entry.path)
     stats: list[Any] = []
     for rel in listed:
         if not isinstance(rel, str):
