@@ -145,9 +145,9 @@ class EventBus:
         self._lines: list[bytes] = []
         self.seq = 0
         self.prev = GENESIS_HASH
-        self.by_category: Counter[str] = Counter()
-        self.by_level: Counter[str] = Counter()
-        self.by_type: Counter[str] = Counter()
+        #: events per (category, level, event_type): one dict update per event on the hot path;
+        #: by_category, by_level and by_type are summed from it when asked
+        self._counts: dict[tuple[str, str, str], int] = {}
         self.failure: Exception | None = None
         #: what the sinks hold: (events, last hash, by category, by level, by type) as of the last
         #: batch every sink accepted; differs from the live counts only after a sink failed
@@ -173,14 +173,35 @@ class EventBus:
             self._check(event)
         self.prev = digest
         self.seq += 1
-        self.by_category[category] += 1
-        self.by_level[level] += 1
-        self.by_type[event_type] += 1
+        key = (category, level, event_type)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1
         self._events.append(event)
         self._lines.append(line)
         if len(self._lines) >= self._batch_size:
             self.flush(durable=False)
         return event
+
+    def _sum(self, part: int) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for key, count in self._counts.items():
+            total[key[part]] += count
+        return total
+
+    @property
+    def by_category(self) -> Counter[str]:
+        """Events emitted per category (a fresh Counter)."""
+        return self._sum(0)
+
+    @property
+    def by_level(self) -> Counter[str]:
+        """Events emitted per level (a fresh Counter)."""
+        return self._sum(1)
+
+    @property
+    def by_type(self) -> Counter[str]:
+        """Events emitted per event type (a fresh Counter)."""
+        return self._sum(2)
 
     def flush(self, *, durable: bool) -> None:
         """Hand buffered events to the sinks; ``durable`` also fsyncs them (run end, halt).
@@ -197,8 +218,7 @@ class EventBus:
                 for sink in self.sinks:
                     sink.write(events, lines)
                 self._events, self._lines = [], []
-                self._written = (self.seq, self.prev, self.by_category.copy(), self.by_level.copy(),
-                                 self.by_type.copy())
+                self._written = (self.seq, self.prev, self.by_category, self.by_level, self.by_type)
             for sink in self.sinks:
                 sink.checkpoint(durable=durable)
         except Exception as exc:
