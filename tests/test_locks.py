@@ -93,8 +93,6 @@ def test_the_lock_files_are_outside_the_logs(clean_ws: Workspace) -> None:
     assert found.ignored == [] and found.strays == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine wiring pending: the engine must hold treasure.locks.run_lock "
-                   "for the run's whole life (H5 is splitting treasure/engine.py)")
 def test_two_runs_of_the_same_id_at_once(tmp_path: Path) -> None:
     """Issue 17 item 2: the second `treasure run --run-id same` gets RUN_IN_PROGRESS naming the first's pid."""
     from treasure.engine import RunRequest, run
