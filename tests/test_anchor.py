@@ -152,3 +152,112 @@ def test_cli_keys_verify(workspace: Workspace, cli: Any, key_env: Path) -> None:
     (workspace.root / "reports" / "runs" / run_id / anchor.SIGNATURE).unlink()
     code, out, _ = cli("keys", "verify", "--workspace", workspace.root)
     assert code == 2 and "ANCHOR_UNSIGNED" in out
+
+
+# --- the anchor gate (pytest_treasure/gates/test_anchor.py) over runs that anchored themselves ---
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="module")
+def two_anchored_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs ``a`` then ``b`` (the latest), each anchored by the engine at its commit point, no key."""
+    import os
+
+    from treasure.engine import RunRequest, run
+    from treasure.workspace import init_workspace
+
+    saved = {name: os.environ.pop(name, None) for name in (keys.ENV_SIGNING_KEY, keys.ENV_VERIFY_KEY)}
+    saved_xdg = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("nokey"))
+    try:
+        ws = init_workspace(tmp_path_factory.mktemp("anchored") / "ws")
+        for run_id in ("a", "b"):
+            assert run(RunRequest(workspace=ws, run_id=run_id)).exit_code == 0
+    finally:
+        for name, value in saved.items():
+            if value is not None:
+                os.environ[name] = value
+        if saved_xdg is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = saved_xdg
+    return ws.root
+
+
+@pytest.fixture
+def anchored_ws(two_anchored_runs: Path, tmp_path: Path, key_env: Path) -> Workspace:
+    import shutil
+
+    shutil.copytree(two_anchored_runs, tmp_path / "ws", symlinks=True)
+    return Workspace.at(tmp_path / "ws")
+
+
+def _anchor_gate(pytester: pytest.Pytester, ws: Workspace) -> pytest.RunResult:
+    from pytest_treasure.gates import GATES_DIR
+
+    pytester.makepyfile(gate_anchor_under_test=(GATES_DIR / "test_anchor.py").read_text())
+    return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                              f"--treasure-workspace={ws.root}", "gate_anchor_under_test.py")
+
+
+def test_the_engine_anchors_every_committed_run(anchored_ws: Workspace) -> None:
+    ledger = [orjson.loads(line) for line in (anchored_ws.root / anchor.LEDGER).read_bytes().splitlines()]
+    assert [record["run_id"] for record in ledger] == ["a", "b"]
+    for run_id in ("a", "b"):
+        assert anchor.verify_run(anchored_ws.root, run_id, None) == []
+
+
+def test_the_anchor_gate_passes_a_clean_workspace(pytester: pytest.Pytester, anchored_ws: Workspace) -> None:
+    result = _anchor_gate(pytester, anchored_ws)
+    result.assert_outcomes(passed=1)
+
+
+def test_the_anchor_gate_fails_a_rechained_non_latest_log(pytester: pytest.Pytester, anchored_ws: Workspace) -> None:
+    court = anchored_ws.run_reports("a") / "court_report.json"
+    _rechain(anchored_ws.event_log("a"))
+    # the forger also makes the court report agree with the forged head (the events gate then passes)
+    doc = json.loads(court.read_text())
+    doc["events"]["last_hash"] = orjson.loads(anchored_ws.event_log("a").read_bytes().splitlines()[-1])["hash"]
+    court.write_text(json.dumps(doc))
+    result = _anchor_gate(pytester, anchored_ws)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*anchor: 1 of 2 run(s) disagree*", "*ANCHOR_MISMATCH: a: *",
+                                 "*ANCHOR_LOG_HEAD: a: *"])
+    assert ": b: " not in result.stdout.str()
+
+
+def test_the_anchor_gate_on_a_fresh_workspace_checks_a_fresh_run(pytester: pytest.Pytester, tmp_path: Path,
+                                                                  key_env: Path) -> None:
+    from treasure.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "fresh")
+    result = _anchor_gate(pytester, ws)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*fresh workspace*verified the anchors of a fresh run*"])
+
+
+def test_a_configured_but_broken_key_refuses_the_run_before_any_evidence(
+        tmp_path: Path, key_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from treasure.engine import RunRequest, run
+    from treasure.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    monkeypatch.setenv(keys.ENV_SIGNING_KEY, str(bad))
+    with pytest.raises(TreasureError) as info:
+        run(RunRequest(workspace=ws, run_id="k"))
+    assert info.value.code == "KEY_INVALID" and info.value.exit_code == 2
+    assert not ws.event_log("k").exists() and not ws.run_reports("k").exists()
+
+
+def test_a_signed_run_signs_its_manifest_at_commit(tmp_path: Path, key_env: Path) -> None:
+    from treasure.engine import RunRequest, run
+    from treasure.workspace import init_workspace
+
+    key = keys.init_key()
+    ws = init_workspace(tmp_path / "ws")
+    assert run(RunRequest(workspace=ws, run_id="s")).exit_code == 0
+    assert json.loads((ws.run_reports("s") / anchor.MANIFEST).read_text())["key_id"] == key.key_id
+    assert anchor.verify_run(ws.root, "s", keys.load_verify_key(workspace=ws.root)) == []

@@ -19,6 +19,7 @@ BUILTIN_GATES: tuple[tuple[str, str], ...] = (
     ("dryrun-live", "recorded live fills reconcile with the dry run within the SSOT's tolerances"),
     ("events", "every event log validates line by line: schema, seq, time order, hash chain, run_id"),
     ("lookahead", "the strategy's decisions before sampled cuts of its data equal the full run's (no look-ahead)"),
+    ("anchor", "every committed run agrees with its anchored manifest: log head, report hashes, signature, ledger"),
 )
 
 #: How many of :data:`BUILTIN_GATES` (the first ones) make up the runbook's gate suite (Step 2).
