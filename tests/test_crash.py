@@ -54,8 +54,8 @@ def test_probe_counts_every_stage(reference):
     calls = reference.calls
     assert calls["dataset_load"] == 1 and calls["report_write"] == 1
     assert calls["bar"] > 14_000
-    assert calls["replace"] == 5  # equity.npy, run eqs, run court, latest eqs, latest court
-    assert calls["fsync"] == 10   # data + directory per atomic write
+    assert calls["replace"] == 6  # equity.npy, run eqs, run court, manifest.json (anchor), latest eqs, latest court
+    assert calls["fsync"] == 12   # data + directory per atomic write
 
 
 def test_kill_points_survive(reference, tmp_path):
