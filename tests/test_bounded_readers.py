@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from test_ops_support import clean_ws, make_ws, templates  # noqa: F401
+from helpers.ops_support import clean_ws, make_ws, templates  # noqa: F401
 from treasure.errors import EventLogError, TreasureError
 from treasure.workspace import Workspace
 

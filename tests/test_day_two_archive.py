@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from test_ops_support import approve
+from helpers.ops_support import approve
 from treasure.workspace import Workspace
 
 CLI = Callable[..., tuple[int, str, str]]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from pytest_treasure.gates import GATES_DIR
-from test_store_support import make_workspace
+from helpers.store_support import make_workspace
 
 from treasure.workspace import Workspace
 

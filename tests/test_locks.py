@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from test_ops_support import clean_ws, make_ws, templates  # noqa: F401
+from helpers.ops_support import clean_ws, make_ws, templates  # noqa: F401
 from treasure.locks import LockBusy, run_lock, run_lock_holder, workspace_log_lock
 from treasure.workspace import Workspace
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_ops_support import clean_ws, make_ws, templates  # noqa: F401
+from helpers.ops_support import clean_ws, make_ws, templates  # noqa: F401
 from treasure.logfiles import LIVE_ORDER, LogName, chain_of, discover, locate, parse_name
 from treasure.workspace import Workspace
 

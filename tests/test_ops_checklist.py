@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from test_ops_support import (  # noqa: F401
+from helpers.ops_support import (  # noqa: F401
     PYTHON, clean_ws, end_payload, json_out, make_ws, run_cli, set_ssot, start_payload, templates, validate, write_log,
 )
 from treasure.ops import alerts

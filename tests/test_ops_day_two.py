@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_ops_support import (  # noqa: F401
+from helpers.ops_support import (  # noqa: F401
     clean_ws, end_payload, json_out, make_ws, run_cli, set_ssot, start_payload, templates, validate, write_log,
 )
 from treasure.ops import alerts, emergency

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from test_ops_support import clean_ws, json_out, make_ws, run_cli, set_ssot, templates  # noqa: F401
+from helpers.ops_support import clean_ws, json_out, make_ws, run_cli, set_ssot, templates  # noqa: F401
 from treasure.ops import evidence
 
 

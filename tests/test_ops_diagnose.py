@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from test_ops_support import (  # noqa: F401
+from helpers.ops_support import (  # noqa: F401
     PYTHON, clean_ws, end_payload, json_out, make_ws, run_cli, start_payload, templates, validate, write_log,
 )
 from treasure.ops.archive import pack

@@ -8,7 +8,7 @@ import subprocess
 import orjson
 import pytest
 
-from test_ops_support import PYTHON, clean_ws, json_out, make_ws, run_cli, templates  # noqa: F401
+from helpers.ops_support import PYTHON, clean_ws, json_out, make_ws, run_cli, templates  # noqa: F401
 from treasure.ops import emergency
 from treasure.ops.emergency import GateRun, read_flag
 

@@ -7,7 +7,7 @@ import json
 import orjson
 import pytest
 
-from test_ops_support import clean_ws, json_out, make_ws, run_cli, templates, write_log  # noqa: F401
+from helpers.ops_support import clean_ws, json_out, make_ws, run_cli, templates, write_log  # noqa: F401
 from treasure.errors import EventLogError
 from treasure.ops import OpsError
 from treasure.ops.archive import pack

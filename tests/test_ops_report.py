@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_ops_support import clean_ws, json_out, make_ws, run_cli, templates  # noqa: F401
+from helpers.ops_support import clean_ws, json_out, make_ws, run_cli, templates  # noqa: F401
 from treasure.ops.html_report import build_html, decimate
 
 

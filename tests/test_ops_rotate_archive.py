@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from test_ops_support import clean_ws, json_out, make_ws, run_cli, templates, write_log  # noqa: F401
+from helpers.ops_support import clean_ws, json_out, make_ws, run_cli, templates, write_log  # noqa: F401
 from treasure.contracts import Contracts
 from treasure.errors import EventLogError
 from treasure.eventlog import discover_logs, verify_log

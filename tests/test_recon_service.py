@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from treasure.contracts import Contracts
+from treasure.errors import TreasureError
 from treasure.engine import RunRequest, run
 from treasure.eventlog import read_events, verify_log
 from treasure.recon import recon_id, recon_run_id, run_recon
@@ -114,7 +115,7 @@ def test_ssot_live_fixture_and_tolerances(ran, manifest) -> None:
     assert run_recon(ws, run_id, ssot_path=path, durable=False).report["mismatches"] == []
     ssot["recon"]["live_fixture"] = "../outside.jsonl"
     path.write_text(json.dumps(ssot))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(TreasureError) as info:
         run_recon(ws, run_id, ssot_path=path)
     assert info.value.code == "PATH_ESCAPE" and info.value.field == "recon.live_fixture"
 

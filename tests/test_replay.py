@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_store_support import DENSE, make_workspace
+from helpers.store_support import DENSE, make_workspace
 
 from treasure.errors import TreasureError
 from treasure.eventlog import read_events

@@ -94,8 +94,11 @@ class EngineMachine(RuleBasedStateMachine):
                               gaps=tuple(g.bar_idx for g in find_gaps(bars.t_ms, INTERVAL)),
                               duplicates=tuple(d.bar_idx for d in find_duplicates(bars.t_ms)))
         params = {"intents": self.script, "flag_at": self.flag_at, "flag_path": str(self.ws.emergency_flag)}
+        # the flag is looked for on every bar here (a live-paced cadence), so "halts at the next bar"
+        # stays exact; the simulated default (every risk.emergency_check_bars) has its own tests
         doc = {**self.ssot, "dataset": {**self.ssot["dataset"], "sha256": ds.sha256},
-               "strategy": {"name": SCRIPTED, "params": params}}
+               "strategy": {"name": SCRIPTED, "params": params},
+               "risk": {**self.ssot["risk"], "emergency_check_bars": 1}}
         return Case(ds, doc)
 
     def _append(self, more: GeneratedDataset, skipped: int) -> None:

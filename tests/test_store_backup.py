@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_store_support import sealed_run
+from helpers.store_support import sealed_run
 
 from treasure.store import StoreReader, StoreWriter, backup_db, check_store, restore_db
 from treasure.store.errors import StoreError

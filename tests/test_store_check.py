@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_store_support import reference_runs
+from helpers.store_support import reference_runs
 
 from treasure.contracts import Contracts
 from treasure.store import check_store, ingest_log

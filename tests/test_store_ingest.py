@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_store_support import copy_run, reference_runs
+from helpers.store_support import copy_run, reference_runs
 
 from treasure.contracts import Contracts
 from treasure.errors import EventLogError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_store_support import make_workspace
+from helpers.store_support import make_workspace
 
 from treasure.engine import RunRequest
 from treasure.faults import FaultPlan

@@ -1,4 +1,4 @@
-"""The PostgreSQL run store against a real server (tests/pg_server.py: initdb in a temp folder).
+"""The PostgreSQL run store against a real server (tests/helpers/pg_server.py: initdb in a temp folder).
 
 Same rules as SQLite: idempotent writes, STORE_CONFLICT, check findings, backup/restore, replay,
 and several writers at once (two processes, different runs and the same run) losing and
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from pg_server import create_database, server_or_fail
-from test_store_support import RunSet, reference_runs, sealed_run
+from helpers.pg_server import create_database, server_or_fail
+from helpers.store_support import RunSet, reference_runs, sealed_run
 
 from treasure.contracts import Contracts
 from treasure.store import StoreReader, StoreWriter, backup_db, check_store, ingest_log, restore_db
@@ -202,7 +202,7 @@ def test_two_processes_writing_different_and_the_same_runs_lose_and_duplicate_no
 
 
 def test_cli_run_check_runs_export_replay_with_a_url(runs: RunSet, pg_url: str, cli, tmp_path: Path) -> None:
-    from test_store_support import make_workspace
+    from helpers.store_support import make_workspace
 
     ws = make_workspace(tmp_path / "ws", n_bars=400)
     code, out, err = cli("run", "--workspace", ws.root, "--run-id", "p1", "--db", pg_url)

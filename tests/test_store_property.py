@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_store_support import Sealed, sealed_run
+from helpers.store_support import Sealed, sealed_run
 
 from treasure.store import StoreReader, check_store, ingest_log
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from pg_server import create_database, server_or_fail
-from test_store_support import sealed_run
+from helpers.pg_server import create_database, server_or_fail
+from helpers.store_support import sealed_run
 
 from treasure.execution import base
 from treasure.execution.messages import ExecReport

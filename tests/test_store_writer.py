@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from test_store_support import sealed_run
+from helpers.store_support import sealed_run
 
 from treasure.store import StoreReader, StoreSink, StoreWriter, check_store
 from treasure.store.errors import StoreError

@@ -4,7 +4,7 @@ directory, same runs) -- write into one database; `treasure db check` passes, ev
 the store, and the store equals a serial SQLite ingest of the distinct runs, dump for dump (nothing
 lost, nothing duplicated). A password in the URL never reaches the output.
 
-Runs against a real server (tests/pg_server.py): it never skips in CI.
+Runs against a real server (tests/helpers/pg_server.py): it never skips in CI.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from pg_server import create_database, server_or_fail
+from helpers.pg_server import create_database, server_or_fail
 
 from treasure.contracts import Contracts
 from treasure.store import StoreReader, check_store, ingest_log

@@ -74,7 +74,7 @@ def build_manifest(ws_root: Path, run_id: str, *, key_id: str | None = None) -> 
     events = court.get("events") or {}
     inputs = court.get("inputs") or {}
     evidence = court.get("evidence") or {}
-    files = {name: file_sha256(rdir / name) for name in PINNED if (rdir / name).is_file()}
+    files = {name: _pinned_sha256(ws_root, rdir / name) for name in PINNED if (rdir / name).is_file()}
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -85,6 +85,24 @@ def build_manifest(ws_root: Path, run_id: str, *, key_id: str | None = None) -> 
         "inputs": {k: inputs.get(k) for k in ("dataset_sha256", "ssot_sha256", "ssot_canonical_sha256")},
         "key_id": key_id,
     }
+
+
+def _pinned_sha256(ws_root: Path, path: Path) -> str:
+    """SHA-256 the manifest pins for one report file. A JSON report is pinned by its canonical form
+    without the fields its schema marks volatile (wall-clock timing), so the same inputs give the
+    same manifest in any process, as the rest of the evidence does; any other edit still changes it.
+    Other files (the equity curve) are pinned by their bytes."""
+    if path.suffix != ".json":
+        return file_sha256(path)
+    from treasure.canonical import drop_paths
+    from treasure.contracts import Contracts
+
+    document = _load_json(path)
+    try:
+        volatile = Contracts(ws_root / "truth").volatile_paths(path.stem)
+    except TreasureError:
+        volatile = []
+    return hashlib.sha256(canonical_bytes(drop_paths(document, volatile))).hexdigest()
 
 
 def manifest_sha256(manifest: dict[str, Any]) -> str:

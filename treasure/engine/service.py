@@ -78,6 +78,8 @@ class _Paths:
         old_parts = [p for p in self.ws.log_parts(self.run_id) if p != self.final_log]
         if self.final_reports.exists():
             os.replace(self.final_reports, self.trash_reports)
+        # a previous run killed before its reports left no reports/runs/ folder to swap into
+        self.final_reports.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.aside_reports, self.final_reports)
         os.replace(self.aside_log, self.final_log)
         for part in old_parts:  # rotated parts of the previous run's chain

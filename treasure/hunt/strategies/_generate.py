@@ -140,9 +140,11 @@ def _datasets(draw: Callable[[SearchStrategy[Any]], Any], *, min_bars: int, max_
             gap_at[p] = draw(st.integers(1, longest))
     free = [p for p in positions if p not in gap_at]
     dup_at: list[int] = []
-    if duplicates and free:
-        dup_at = sorted(draw(st.lists(st.sampled_from(free), unique=True,
-                                      max_size=min(duplicates, len(free)))))
+    # a duplicate repeats the previous bar's time: keep two distinct bars at least, since a run needs
+    # them (the loader refuses fewer with DATA_TOO_SHORT, so a case would test only that refusal)
+    most = min(duplicates, len(free), max(0, n - 2))
+    if most and free:
+        dup_at = sorted(draw(st.lists(st.sampled_from(free), unique=True, max_size=most)))
     outlier_at: dict[int, tuple[str, int]] = {}
     if outliers:
         chosen = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=min(outliers, n)))
