@@ -212,4 +212,4 @@ def test_refusals_in_a_real_process_print_no_traceback(ident, ws, tmp_path):
 
 def test_cli_seed_beyond_2p53_is_a_coded_refusal(ws, cli):
     code, out, err = cli("run", "--workspace", ws.root, "--run-id", "s", "--seed", 2**60, "--quiet")
-    assert code == 2 and "error[SEED_INVALID]" in err
+    assert code == 2 and "error[CLI_VALUE]: argument --seed: must be in [0, 2**53)" in err  # checked at parse time

@@ -48,13 +48,15 @@ _CHILD = textwrap.dedent("""
     import json, resource, sys
     from treasure.data.loader import load_dataset
 
-    def rss_kb():
+    def status_kb(key):
         with open("/proc/self/status") as fh:
-            return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:"))
+            return next(int(l.split()[1]) for l in fh if l.startswith(key))
 
-    before = rss_kb()
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of a big pytest
+    # worker would report the worker's peak; VmHWM belongs to this process image alone
+    before = status_kb("VmRSS:")
     ds = load_dataset(sys.argv[1])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kb("VmHWM:")
     print(json.dumps({"rows": len(ds), "before_kb": before, "peak_kb": peak}))
 """)
 
