@@ -244,8 +244,9 @@ def test_disk_full_on_every_report_write_leaves_no_report_and_no_litter(cli, sma
 
 
 def test_io_error_on_the_last_rename_keeps_old_latest_and_new_run_report(cli, small):
+    # replaces: the run's court, eqs and equity, its manifest, then the latest eqs and court copies
     run(RunRequest(small, run_id="old"))
-    code, err = faultrun(cli, small, "eio@replace:5")
+    code, err = faultrun(cli, small, "eio@replace:6")
     assert code == 2 and "could not write court_report.json" in err
     assert court_of(small, "f")["status"] == "complete"  # the run's own report was fully written
     assert log_state(small, "f") == "complete"
