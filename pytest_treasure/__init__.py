@@ -22,13 +22,13 @@ _LAZY = {
     "check_event": "pytest_treasure.registry",
     "known_gates": "pytest_treasure.registry",
     "manager": "pytest_treasure.registry",
-    "workspace_of": "pytest_treasure.runs",
+    "workspace_of": "pytest_treasure.fresh_runs",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from pytest_treasure.hookspecs import hookimpl, hookspec
     from pytest_treasure.registry import GateSpec, check_event, known_gates, manager
-    from pytest_treasure.runs import workspace_of
+    from pytest_treasure.fresh_runs import workspace_of
 
 
 def __getattr__(name: str) -> Any:

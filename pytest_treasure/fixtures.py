@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
 
 import pytest
 
-from pytest_treasure.runs import RUN_PARAMS, RunCache, detached, param_key, start_run, workspace_of
+from pytest_treasure.fresh_runs import RUN_PARAMS, RunCache, detached, param_key, start_run, workspace_of
 from pytest_treasure.session import get_state
 
 if TYPE_CHECKING:  # pragma: no cover

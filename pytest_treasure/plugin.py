@@ -9,7 +9,7 @@ registry is built, nothing is written. The work lives elsewhere and is imported 
 
 * :mod:`pytest_treasure.registry`: which gates exist (pluggy "treasure" hooks)
 * :mod:`pytest_treasure.session`: results per test, the xdist merge
-* :mod:`pytest_treasure.report`: the session's verdict, recorded in the workspace's gate history
+* :mod:`pytest_treasure.gate_report`: the session's verdict, recorded in the workspace's gate history
   (:mod:`treasure.gate_history`: ``evidence/gates_history.jsonl`` and ``evidence/gates.json``)
 * :mod:`pytest_treasure.profiles`: Treasure's hypothesis profiles (``treasure-ci`` ...), only in
   a session that uses Treasure
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from pytest_treasure.assertions import Canonical
     from pytest_treasure.invariants import InvariantChecker
-    from pytest_treasure.runs import RunCache
+    from pytest_treasure.fresh_runs import RunCache
     from pytest_treasure.session import GateSession
 
 MARKER = "gate"
@@ -242,7 +242,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not state.has_results():
         return
     import pytest_treasure.registry as registry
-    from pytest_treasure.report import build_report, record
+    from pytest_treasure.gate_report import build_report, record
 
     state.report = build_report(state, registry.known_gates(config))
     record(state)
@@ -254,7 +254,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = _state(config)
     if state is None or (state.report is None and not state.goldens_updated):
         return
-    from pytest_treasure.report import summary_lines
+    from pytest_treasure.gate_report import summary_lines
 
     terminalreporter.write_sep("=", "treasure gates")
     for text, markup in summary_lines(state):
@@ -333,7 +333,7 @@ def schema_validator(pytestconfig: pytest.Config) -> "Contracts":
 
 @pytest.fixture(scope="session")
 def _treasure_run_cache() -> "RunCache":
-    from pytest_treasure.runs import RunCache
+    from pytest_treasure.fresh_runs import RunCache
 
     return RunCache()
 

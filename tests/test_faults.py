@@ -355,7 +355,7 @@ def _rewrite_at_bar(ws: Workspace, bar: int) -> Fault:
 def test_dataset_rewritten_mid_run_is_a_coded_error_with_evidence(small, cli):
     """The bars come from the bytes read (and hashed) at load time; a file rewritten under the run
     makes the evidence name a dataset that no longer exists, so the run ends in DATA_CHANGED."""
-    from treasure.lock import approve, check_tamper
+    from treasure.approval import approve, check_tamper
 
     approve(small)
     pinned = json.loads(small.ssot_path.read_text())["dataset"]["sha256"]

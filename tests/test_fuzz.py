@@ -324,7 +324,7 @@ VALID_LIVE = (CORPUS / "live" / "valid.jsonl").read_bytes()
 @FUZZ
 @given(st.one_of(st.binary(max_size=300), mutated(VALID_LIVE), log_edits(VALID_LIVE)))
 def test_fuzz_live_session_reader(data):
-    live = pytest.importorskip("treasure.recon.live")
+    live = pytest.importorskip("treasure.recon.venue_sessions")
     try:
         session = live.parse_live(data, path="fuzz.jsonl", time_window_ms=600_000, strict=True)
     except TreasureError as exc:
@@ -344,7 +344,7 @@ def test_fuzz_live_session_reader(data):
 
 @pytest.fixture(scope="module")
 def approved_workspace(tmp_path_factory) -> Workspace:
-    from treasure.lock import approve
+    from treasure.approval import approve
 
     ws = init_workspace(tmp_path_factory.mktemp("fuzzlock") / "ws")
     (ws.root / "fixtures" / "data" / "corpus_ok.csv").write_bytes(GOOD_CSV)
@@ -357,7 +357,7 @@ def approved_workspace(tmp_path_factory) -> Workspace:
 @given(data=st.data())
 def test_fuzz_lock_file(approved_workspace, data):
     """A hand-edited or corrupted spec/ssot.lock is a LOCK_INVALID finding, never an exception."""
-    from treasure.lock import LOCK_NAME, check_tamper
+    from treasure.approval import LOCK_NAME, check_tamper
 
     path = approved_workspace.spec_dir / LOCK_NAME
     good = path.read_bytes()

@@ -152,7 +152,7 @@ def test_fails_when_the_latest_report_no_longer_matches_its_evidence(pytester, w
     (lambda ws: (ws.truth_dir / "extra.schema.json").write_text('{"type": "object"}'), "TAMPER_UNAPPROVED"),
 ])
 def test_fails_on_changes_since_the_last_approval(pytester, ws, tamper, code):
-    from treasure.lock import approve
+    from treasure.approval import approve
 
     approve(ws)
     assert run_gate(pytester, ws, "-k", "approval_lock").ret == 0

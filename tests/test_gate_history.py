@@ -140,7 +140,7 @@ def test_concurrent_writers_lose_no_record_and_leave_a_consistent_latest(ws: Wor
 
 
 def test_the_clock_read_is_the_only_one_and_it_is_allowed_by_the_determinism_scanner() -> None:
-    from treasure.nondeterminism import scan_paths
+    from treasure.determinism_scan import scan_paths
 
     source = Path(gh.__file__)
     result = scan_paths([source])

@@ -133,7 +133,7 @@ import pytest
 @pytest.fixture(scope="session", params=[{"strategy": "mean_reversion", "seed": 7}, {"strategy": "buy_and_hold", "seed": 3}],
                 ids=["mean_reversion", "buy_and_hold"])
 def _other_run(request, tmp_path_factory, treasure_workspace):
-    from pytest_treasure.runs import start_run
+    from pytest_treasure.fresh_runs import start_run
     return start_run(treasure_workspace, tmp_path_factory.mktemp("other") / "ws", **request.param)
 
 @pytest.fixture

@@ -228,7 +228,7 @@ def _move_out(ws: Workspace, rel: str, outside: Path) -> None:
 @pytest.mark.parametrize("rel", ["spec/ssot.json", "truth"])
 def test_spec_or_truth_linked_out_is_refused_by_run_approve_and_check(ran: Workspace, cli: CLI, tmp_path: Path,
                                                                      rel: str) -> None:
-    from treasure.lock import check_tamper
+    from treasure.approval import check_tamper
 
     _move_out(ran, rel, tmp_path / "outside")
     code, out, err = cli("run", "--workspace", ran.root, "--run-id", "b", "--quiet")
@@ -280,7 +280,7 @@ def _drop_court(ws: Workspace, run_id: str) -> None:
 
 
 def test_run_verdict_is_the_one_rule() -> None:
-    from treasure.ops.runs import run_verdict
+    from treasure.ops.run_catalog import run_verdict
 
     end = {"status": "complete"}
     assert run_verdict({"status": "complete"}, None, end).complete

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 from helpers.ops_support import clean_ws, make_ws, templates  # noqa: F401
-from treasure.locks import LockBusy, run_lock, run_lock_holder, workspace_log_lock
+from treasure.file_locks import LockBusy, run_lock, run_lock_holder, workspace_log_lock
 from treasure.workspace import Workspace
 
 
@@ -28,7 +28,7 @@ def holder(clean_ws: Workspace) -> Iterator[subprocess.Popen[str]]:
     """Another process holding run ``clean``'s lock (as a running run would) until it is killed."""
     script = textwrap.dedent(f"""
         import sys, time
-        from treasure.locks import run_lock
+        from treasure.file_locks import run_lock
         from treasure.workspace import Workspace
         with run_lock(Workspace.at({str(clean_ws.root)!r}), "clean"):
             print("locked", flush=True)
@@ -101,7 +101,7 @@ def test_two_runs_of_the_same_id_at_once(tmp_path: Path) -> None:
     ws = init_workspace(tmp_path / "ws")
     script = textwrap.dedent(f"""
         import sys, time
-        from treasure.locks import run_lock
+        from treasure.file_locks import run_lock
         from treasure.workspace import Workspace
         with run_lock(Workspace.at({str(ws.root)!r}), "same"):
             print("locked", flush=True)

@@ -23,7 +23,7 @@ import pytest
 from treasure import faults
 from treasure.engine import RunRequest, run
 from treasure.errors import TreasureError
-from treasure.lock import check_tamper, read_lock
+from treasure.approval import check_tamper, read_lock
 from treasure.migrate import _V1_PACKAGED, CURRENT_FORMAT, FORMAT_REL, migrate, read_format
 from treasure.workspace import Workspace, bundle_dir, init_workspace
 

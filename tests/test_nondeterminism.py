@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from treasure.nondeterminism import default_targets, package_dir, scan_paths, scan_source
+from treasure.determinism_scan import default_targets, package_dir, scan_paths, scan_source
 
 
 def codes(source: str) -> list[tuple[int, str]]:

@@ -174,7 +174,7 @@ def test_post_crafted_run_without_reports(clean_ws, capsys):
     doc = checklist(clean_ws, capsys, "post", "crafted")
     assert status(doc, "post.positions")[0] == "fail"
     assert status(doc, "post.reports")[0] == "fail" and status(doc, "post.pnl")[0] == "fail"
-    # no court report: not committed, so not complete (issue 17: one rule, treasure.ops.runs.run_verdict)
+    # no court report: not committed, so not complete (issue 17: one rule, treasure.ops.run_catalog.run_verdict)
     assert status(doc, "post.complete")[0] == "fail" and status(doc, "post.log")[0] == "fail"  # payloads off-schema
 
 

@@ -185,7 +185,7 @@ def test_approve_refuses_what_is_not_an_approvable_file(make_ws, capsys, tmp_pat
 
 
 def test_run_warns_on_an_unapproved_ssot(make_ws, capsys):
-    from treasure.lock import approval_state
+    from treasure.approval import approval_state
 
     ws = make_ws("empty")
     assert approval_state(ws) == (True, [])
@@ -310,7 +310,7 @@ def test_slow_operations_are_answerable_without_touching_the_event_log(make_ws, 
 
 
 def test_the_timing_stream_reads_the_clock_in_one_marked_place():
-    from treasure.nondeterminism import scan_paths
+    from treasure.determinism_scan import scan_paths
 
     import treasure.ops.timings as timings
 

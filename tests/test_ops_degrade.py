@@ -32,7 +32,7 @@ def test_db_check_and_backup_without_treasure_store(clean_ws, capsys, monkeypatc
 
 
 def test_ssot_lock_without_treasure_lock(clean_ws, monkeypatch):
-    hide(monkeypatch, "treasure.lock")
+    hide(monkeypatch, "treasure.approval")
     state = evidence.read_lock(clean_ws)
     assert state.present and state.matches and state.tamper == ()
     set_ssot(clean_ws, lambda d: d["run"].__setitem__("seed", 9))

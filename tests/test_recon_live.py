@@ -10,7 +10,7 @@ import pytest
 from treasure.errors import HINTS, DataError
 from treasure.recon import LIVE_FORMAT, Tolerances, dump_session, ledger_from_messages, messages_from_ledger, parse_live
 from treasure.recon import read_live, reconcile
-from treasure.recon.live import LIVE_HINTS
+from treasure.recon.venue_sessions import LIVE_HINTS
 from treasure.recon.model import STATES, LedgerBuilder
 
 T = 1_767_225_600_000

@@ -37,7 +37,7 @@ from treasure.hunt.runner import Evidence, Outcome, Scratch
 from treasure.hunt.scripted import REF as SCRIPTED
 from treasure.replay import replay
 from treasure.store import check_store
-from treasure.store.live import run_stored
+from treasure.store.run_sink import run_stored
 
 INTERVAL = 3_600_000  # hourly bars: a few steps cross UTC midnight, so day ends and loss days happen
 RUN_ID = "step"

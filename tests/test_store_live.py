@@ -12,7 +12,7 @@ from treasure.engine import RunRequest
 from treasure.faults import FaultPlan
 from treasure.store import StoreReader, check_store
 from treasure.store.errors import StoreError
-from treasure.store.live import run_stored
+from treasure.store.run_sink import run_stored
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def test_a_db_copy_that_is_not_the_runs_log_is_refused_and_nothing_moves(cli: CL
 def test_unknown_run_and_a_held_run_lock_are_coded_errors(cli: CLI, stored: tuple[Path, str]) -> None:
     ws, run_id = stored
     (ws / "logs" / "events" / f"run_{run_id}.jsonl").unlink()
-    from treasure.locks import run_lock
+    from treasure.file_locks import run_lock
 
     with run_lock(Workspace.at(ws), run_id):
         _, err = _restore(cli, ws, run_id, code=2)

@@ -19,7 +19,7 @@ from treasure.engine import RunRequest, run
 from treasure.errors import ConfigError, DataError, EventLogError
 from treasure.events import seal
 from treasure.eventlog import verify_log
-from treasure.lock import LOCK_NAME, approve, check_tamper, compute_lock, read_lock
+from treasure.approval import LOCK_NAME, approve, check_tamper, compute_lock, read_lock
 from treasure.workspace import Workspace, init_workspace, pin_dataset
 
 

@@ -259,7 +259,7 @@ def _packaged_files() -> dict[str, bytes]:
 
 def _lock_files(ws: Workspace) -> dict[str, str] | None:
     """The old lock's file hashes (None without a readable lock)."""
-    from treasure.lock import read_lock
+    from treasure.approval import read_lock
 
     try:
         return dict(read_lock(ws).files)
@@ -402,7 +402,7 @@ def _rewrite_lock(ws: Workspace, actions: list[FileAction], old_files: dict[str,
     """Re-approve the files migrate replaced or added whose previous content was approved (or was
     the previous release's); every other entry stays as the old lock had it."""
     from treasure.jsonio import atomic_write_json
-    from treasure.lock import Lock, lock_path, read_lock
+    from treasure.approval import Lock, lock_path, read_lock
 
     old = read_lock(ws)
     files = dict(old.files)

@@ -7,7 +7,7 @@
   explanation goes to evidence/diffs/determinism_diff.txt (the runbook's file).
 * An AST scan of the treasure package and of the SSOT's strategy when it is user code, for wall
   clock, global randomness, set iteration, ``hash()``, ``id()`` ordering and unsorted directory
-  listings (:mod:`treasure.nondeterminism`); a justified line carries
+  listings (:mod:`treasure.determinism_scan`); a justified line carries
   ``# treasure: allow-nondeterminism <reason>``.
 * A hypothesis property: on generated small datasets and seeds, two in-process runs give
   identical canonical evidence (derandomized, a few examples and no shrinking: it runs in CI,
@@ -98,7 +98,7 @@ def _write_diff(ws: Any, full: list[str]) -> Path:
 
 def test_two_processes_with_different_hash_seeds_give_identical_evidence(treasure_workspace, schema_validator,
                                                                          tmp_path_factory):
-    from pytest_treasure.runs import copy_workspace
+    from pytest_treasure.fresh_runs import copy_workspace
 
     ws = treasure_workspace
     copies = [copy_workspace(ws, tmp_path_factory.mktemp(f"determinism_{seed}") / "ws") for seed in HASH_SEEDS]
@@ -123,7 +123,7 @@ def test_two_processes_with_different_hash_seeds_give_identical_evidence(treasur
 
 
 def test_code_has_no_unjustified_nondeterminism(treasure_workspace, gate_note):
-    from treasure.nondeterminism import default_targets, package_dir, scan_paths
+    from treasure.determinism_scan import default_targets, package_dir, scan_paths
 
     ws = treasure_workspace
     targets = default_targets(ws.root)
@@ -157,7 +157,7 @@ def _small_workspace(source: Any, dest: Path, csv: bytes) -> Any:
     import json
     import shutil
 
-    from treasure.nondeterminism import strategy_file
+    from treasure.determinism_scan import strategy_file
     from treasure.workspace import Workspace
 
     for part in ("spec", "truth"):

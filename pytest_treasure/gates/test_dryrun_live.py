@@ -53,7 +53,7 @@ def _regenerate(run_id: str) -> str:
 @pytest.fixture
 def own_sessions(treasure_run: Any, treasure_workspace: Any) -> Any:
     """The recorded sessions that belong to the fresh run (see the module doc)."""
-    from pytest_treasure.runs import workspace_of
+    from pytest_treasure.fresh_runs import workspace_of
     from treasure.errors import TreasureError
     from treasure.recon.record import sessions_for
     from treasure.recon.runlog import read_run
@@ -103,7 +103,7 @@ _SELF_TEST: list[list[str]] = []
 def _recon_workspace(treasure_run: Any, treasure_workspace: Any, sessions: Any, root: Path) -> Any:
     """A temporary workspace holding the fresh run's log, the operator's spec and truth, and the
     run's sessions at the same relative place."""
-    from pytest_treasure.runs import workspace_of
+    from pytest_treasure.fresh_runs import workspace_of
     from treasure.workspace import Workspace
 
     source = workspace_of(treasure_run)

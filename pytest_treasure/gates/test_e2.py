@@ -210,7 +210,7 @@ def test_latest_reports_validate(treasure_workspace, schema_validator, request, 
         if name == "court_report" and not errors:
             problems.extend(_evidence_problems(evidence_ws, path, document))
     if evidence_ws is ws:  # the two latest copies must be of one run (paired by run_id)
-        from treasure.ops.runs import latest_pair_problem
+        from treasure.ops.run_catalog import latest_pair_problem
 
         pair, _named = latest_pair_problem(ws)
         if pair is not None:
@@ -251,7 +251,7 @@ def test_dataset_sha_matches_the_ssot_pin(treasure_workspace):
 def test_workspace_matches_its_approval_lock(treasure_workspace):
     """Tamper detection: spec/, truth/ and the pinned dataset are what `treasure ssot approve`
     last recorded in spec/ssot.lock (a changed SSOT, schema or dataset, or a new unapproved file)."""
-    from treasure.lock import check_tamper
+    from treasure.approval import check_tamper
 
     findings = check_tamper(treasure_workspace)
     if findings:

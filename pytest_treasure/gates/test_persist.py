@@ -136,7 +136,7 @@ class Drill:
 
 
 def _drill_copy(source: Any, dest: Path) -> Any:
-    from pytest_treasure.runs import copy_workspace
+    from pytest_treasure.fresh_runs import copy_workspace
     from treasure.jsonio import atomic_write_bytes, dumps_pretty
 
     ws = copy_workspace(source, dest)

@@ -69,7 +69,7 @@ def test_unknown_evidence_mode_is_refused(workspace: Workspace) -> None:
 
 def test_the_approval_memo_sees_every_change_the_lock_check_sees(workspace: Workspace) -> None:
     from treasure.engine.request import _approval_state
-    from treasure.lock import approval_state, approve
+    from treasure.approval import approval_state, approve
 
     calls: list[int] = []
 

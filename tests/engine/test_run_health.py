@@ -12,7 +12,7 @@ from treasure.errors import EXIT_DEGRADED, TreasureError
 from treasure.execution import base
 from treasure.execution.messages import ExecReport
 from treasure.execution.sim import SimAdapter
-from treasure.lock import approve
+from treasure.approval import approve
 
 
 class _DeadFeed(SimAdapter):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from treasure import anchor
-from treasure.locks import run_lock
+from treasure.file_locks import run_lock
 from treasure.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
@@ -120,7 +120,7 @@ def test_an_in_memory_run_takes_no_lock(ws: Workspace) -> None:
 
 def test_the_lock_is_released_after_the_run(ws: Workspace) -> None:
     from treasure.engine import RunRequest, run
-    from treasure.locks import run_lock_holder
+    from treasure.file_locks import run_lock_holder
 
     assert run(RunRequest(workspace=ws, run_id="second")).exit_code == 0
     assert run_lock_holder(ws, "second") is None

@@ -37,7 +37,7 @@ def approve(ws: Workspace) -> None:
     """Approve the workspace's SSOT, contracts and dataset (spec/ssot.lock), as a fresh clone whose
     lock is current would be; a no-op where the approval lock is not installed."""
     try:
-        from treasure.lock import approve as approve_lock
+        from treasure.approval import approve as approve_lock
     except ImportError:  # pragma: no cover - an installation without the lock
         (ws.spec_dir / "ssot.lock").unlink(missing_ok=True)
         return

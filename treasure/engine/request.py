@@ -174,7 +174,7 @@ def _prepare(request: RunRequest) -> PreparedRun:
         raise RunError("RUN_EXISTS", f"run {run_id} already exists ({ws.relative(ws.event_log(run_id))})",
                        field="run_id")
     check_truth(ws)
-    from treasure.lock import approval_state  # noqa: PLC0415  (hashes the workspace; only for runs)
+    from treasure.approval import approval_state  # noqa: PLC0415  (hashes the workspace; only for runs)
 
     approved, changed = _approval_state(ws, approval_state)
     return PreparedRun(request, config, dataset, override, strategy, seed, run_id, adapter, path,
@@ -185,7 +185,7 @@ _APPROVALS: dict[tuple[Any, ...], tuple[bool, list[str]]] = {}
 
 
 def _approval_signature(ws: Workspace) -> tuple[Any, ...] | None:
-    """What :func:`treasure.lock.approval_state` depends on, cheaply: the lock file's bytes, the
+    """What :func:`treasure.approval.approval_state` depends on, cheaply: the lock file's bytes, the
     names of every ``*.json`` under spec/ and truth/ (an unlisted file is a finding whatever it
     holds), and the identity (device, inode, size, mtime, ctime) of every file the lock lists and
     of its dataset. ``None`` when the lock cannot be read as such (no memo then)."""

@@ -7,7 +7,7 @@ A file-evidence run's life (issue 17 items 2, 4b, 6):
    evidence exists: a key that is configured but missing, unreadable or inside the workspace
    refuses the run with its coded error (``KEY_*``, exit 2) and writes nothing. No key configured
    means "ledger only" (the manifest is still recorded in ``evidence/anchors.jsonl``);
-2. it takes :func:`treasure.locks.run_lock` on its run id before its log is opened and holds it
+2. it takes :func:`treasure.file_locks.run_lock` on its run id before its log is opened and holds it
    until its evidence is committed: a second writer of the same id gets ``RUN_IN_PROGRESS``
    naming the holder's pid. In-memory runs (``evidence="memory"``) write nothing and take no lock;
 3. ``--overwrite`` of an existing run writes the new log and reports *aside*
@@ -38,7 +38,7 @@ from treasure.errors import EXIT_DEGRADED, EXIT_HALTED, EXIT_OK, InternalError, 
 from treasure.events import EventBus, JsonlSink, MemorySink
 from treasure.jsonio import atomic_write_bytes, atomic_write_json, dumps_pretty, fsync_dir
 from treasure.keys import SigningKey, load_signing_key
-from treasure.locks import run_lock
+from treasure.file_locks import run_lock
 from treasure.workspace import Workspace
 
 #: Where an ``--overwrite`` writes the new run until its commit point (outside logs/events/ and

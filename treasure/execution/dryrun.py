@@ -77,7 +77,7 @@ class DryRunAdapter(SimAdapter):
         return reports
 
     def journal_bytes(self) -> bytes:
-        from treasure.recon.live import dump_session
+        from treasure.recon.venue_sessions import dump_session
 
         header = {"venue": "dryrun", "symbol": self.symbol or "", "run_id": self.run_id or ""}
         return dump_session(self.journal, header=header)

@@ -1,7 +1,7 @@
 """The replay-live adapter: a recorded venue session played back against a run.
 
 Messages come from a recorded live session (``fixtures/live/*.jsonl``, format in
-:mod:`treasure.recon.live`), keyed by our deterministic client order ids. Each message is delivered
+:mod:`treasure.recon.venue_sessions`), keyed by our deterministic client order ids. Each message is delivered
 at the bar its venue timestamp falls in (``bar.t_ms <= venue_ts_ms < bar.t_ms + interval_ms``, or
 the next bar the engine processes), in venue-time order. Fills are the venue's facts: this adapter
 is ``simulated = False``, so the engine books them as reported and does not cut them at risk limits.
@@ -81,7 +81,7 @@ class ReplayLiveAdapter(ExecutionAdapter):
 
     def start(self, *, rng: Any, config: Any, symbol: str) -> None:
         super().start(rng=rng, config=config, symbol=symbol)
-        from treasure.recon.live import read_live
+        from treasure.recon.venue_sessions import read_live
 
         try:
             path = self._resolve()

@@ -4,7 +4,7 @@ One module per concern, each usable without the CLI:
 
 - :mod:`~treasure.ops.segments`  where a run's event log lives (local parts and archived members)
 - :mod:`~treasure.ops.query`     streaming event filters (the runbook's grep/jq lines)
-- :mod:`~treasure.ops.runs`      the catalog of runs and their verdicts
+- :mod:`~treasure.ops.run_catalog`      the catalog of runs and their verdicts
 - :mod:`~treasure.ops.evidence`  optional evidence written by other parts (gates, recon, lock, DB)
 - :mod:`~treasure.ops.alerts`    pending alerts and their acknowledgements
 - :mod:`~treasure.ops.status`, :mod:`~treasure.ops.diagnose`, :mod:`~treasure.ops.checklist`

@@ -54,7 +54,7 @@ from treasure.errors import TreasureError
 from treasure.ops import OpsError
 from treasure.ops.evidence import read_json_doc, read_recon
 from treasure.ops.query import EventFilter, iter_events
-from treasure.ops.runs import RunInfo, latest_run_id, list_runs, status_label
+from treasure.ops.run_catalog import RunInfo, latest_run_id, list_runs, status_label
 from treasure.ops.segments import run_segments
 from treasure.workspace import Workspace
 

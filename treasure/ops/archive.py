@@ -12,7 +12,7 @@ The runbook's end-of-day step ("tar.gz and move to archive/"), made verifiable:
   sits next to the archive (``<name>.manifest.json``, with the archive's own SHA-256 and a
   ``sequence`` number: a later archive of the same run id wins) so readers need not decompress.
 - Originals are deleted only after the written archive was re-read and every member matched.
-- Packing holds the log folder's lock and each packed run's lock (:mod:`treasure.locks`): a log
+- Packing holds the log folder's lock and each packed run's lock (:mod:`treasure.file_locks`): a log
   a run is still writing is never packed, even with ``--include-open`` (it is skipped, naming the
   writer's pid), and no rotation renames files under an archive in progress.
 - Reading archives (which run is where) is :mod:`treasure.logfiles`' job; this module writes them.
@@ -37,7 +37,7 @@ from treasure.errors import EventLogError, RunError, TreasureIOError
 from treasure.jsonio import atomic_write_json, create_temp, fsync_dir
 from treasure.ops import OpsError
 from treasure.digest import file_sha256, stream_sha256
-from treasure.locks import LockBusy, run_lock, workspace_log_lock
+from treasure.file_locks import LockBusy, run_lock, workspace_log_lock
 from treasure.logfiles import (
     ARCHIVE_PREFIX,
     LIVE_ORDER,

@@ -39,7 +39,7 @@ from treasure.ops.evidence import (
     sha256_file,
 )
 from treasure.ops.query import EventFilter, iter_events
-from treasure.ops.runs import is_recon_log, latest_run_id, read_court, resolve_run_id
+from treasure.ops.run_catalog import is_recon_log, latest_run_id, read_court, resolve_run_id
 from treasure.workspace import Workspace
 
 SCHEMA_VERSION = 1
@@ -372,7 +372,7 @@ def _check_complete(doc: dict[str, Any]) -> Check:
     status, reason = doc["status"], doc["reason"]
     if status == "complete":
         return Check("post.complete", title, "pass", f"run_end status complete after {doc['run']['bars_processed']} bars")
-    if status == "incomplete":  # diagnose asked treasure.ops.runs.run_verdict: no court report, or no run_end
+    if status == "incomplete":  # diagnose asked treasure.ops.run_catalog.run_verdict: no court report, or no run_end
         why = "no run_end event: the run crashed or is still running" if doc["run"]["bars_processed"] is None \
             and not doc["reports"]["court_report"] else f"incomplete ({doc['reason'] or 'no court report'})"
         return Check("post.complete", title, "fail", why, f"`treasure diagnose {doc['run_id']}`")
@@ -491,7 +491,7 @@ def _check_reports(ws: Workspace, run_id: str) -> Check:
             problems.append(f"{ws.relative(path)} invalid: {errors[0]}")
         elif isinstance(doc, dict) and doc.get("run_id") != run_id:
             problems.append(f"{ws.relative(path)} names run {doc.get('run_id')!r}")
-    from treasure.ops.runs import latest_pair_problem
+    from treasure.ops.run_catalog import latest_pair_problem
 
     pair, named = latest_pair_problem(ws)
     if pair is not None and run_id in (named or "").split(","):

@@ -21,7 +21,7 @@ from treasure.ops.archive import verify_archives
 from treasure.ops.emergency import read_flag
 from treasure.ops.evidence import read_recon, read_ssot, sha256_file
 from treasure.ops.query import ScanStats, format_event, iter_events
-from treasure.ops.runs import latest_run_id, read_court, run_verdict
+from treasure.ops.run_catalog import latest_run_id, read_court, run_verdict
 from treasure.ops.segments import require_segments
 from treasure.workspace import Workspace
 
@@ -261,7 +261,7 @@ def diagnose(ws: Workspace, run_id: str, *, verify: bool = True) -> dict[str, An
         f.count = 1
 
     court, court_problem = read_court(ws, run_id)
-    # the one rule (treasure.ops.runs): committed by the court report; diagnose read the whole log,
+    # the one rule (treasure.ops.run_catalog): committed by the court report; diagnose read the whole log,
     # so a committed run whose log lost its run_end is not called complete either
     run_state = run_verdict(court, court_problem, col.run_end, log_read=True)
     status, reason = ("incomplete" if run_state.status == "open" else run_state.status), run_state.reason

@@ -10,7 +10,7 @@ traceback. Formats are read through their public files:
 - ``reports/recon_report.json`` and ``logs/events/run_recon-<run_id>.jsonl`` (``treasure recon``):
   ``mismatches`` is a list of ``{code, order_id, ...}``; RECON ``recon_mismatch`` events carry
   ``payload.code``.
-- ``spec/ssot.lock`` (``treasure ssot approve``): read and compared by :mod:`treasure.lock`
+- ``spec/ssot.lock`` (``treasure ssot approve``): read and compared by :mod:`treasure.approval`
   (``files`` maps spec/ and truth/ paths to their approved SHA-256; ``dataset`` the dataset's).
 - the SQLite DB at the SSOT's ``persistence.db_path`` when ``persistence.enabled``, recognised and
   backed up with :mod:`treasure.store` when installed, else with the stdlib sqlite3 module.
@@ -229,7 +229,7 @@ def _recon_report_for(ws: Workspace, run_id: str, latest_run: str | None) -> tup
 @dataclass(frozen=True)
 class LockState:
     """The SSOT approval lock: whether it exists, what it approved, and every difference found
-    (``tamper``: from :func:`treasure.lock.check_tamper`, covering the SSOT, the contracts in
+    (``tamper``: from :func:`treasure.approval.check_tamper`, covering the SSOT, the contracts in
     spec/ and truth/, and the dataset)."""
 
     present: bool
@@ -259,7 +259,7 @@ def read_lock(ws: Workspace) -> LockState:
     if not ssot_lock_path(ws).exists():
         return LockState(False, current_sha256=current)
     try:
-        from treasure import lock as lock_mod
+        from treasure import approval as lock_mod
     except ImportError:
         pass  # read the SSOT's hash only (below)
     else:
@@ -269,7 +269,7 @@ def read_lock(ws: Workspace) -> LockState:
             return LockState(True, current_sha256=current, problem=f"{exc.code}: {exc.message}")
         findings = tuple(str(f) for f in lock_mod.check_tamper(ws))
         return LockState(True, lock.files.get("spec/ssot.json"), current, tamper=findings)
-    doc, problem = read_json_doc(ssot_lock_path(ws))  # no treasure.lock: read the SSOT's hash only
+    doc, problem = read_json_doc(ssot_lock_path(ws))  # no treasure.approval: read the SSOT's hash only
     if problem is not None:
         return LockState(True, current_sha256=current, problem=problem)
     files = doc.get("files") if isinstance(doc, dict) else None

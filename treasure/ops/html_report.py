@@ -24,7 +24,7 @@ from treasure.ops import OpsError
 from treasure.ops.diagnose import diagnose
 from treasure.ops.evidence import read_gates, read_recon
 from treasure.ops.query import EventFilter, format_ts, iter_events
-from treasure.ops.runs import latest_run_id, require_court
+from treasure.ops.run_catalog import latest_run_id, require_court
 from treasure.workspace import Workspace
 
 EQUITY_FIELDS = ("bar_idx", "t_ms", "close", "qty", "cash", "equity")

@@ -9,8 +9,8 @@ concatenation of the new files is checked to hash to the original before anythin
 
 Only finished logs (ending with ``run_end``) and auxiliary logs are rotated by default: renaming a
 file a run still appends to would lose its later writes. Rotation holds the run's lock
-(:func:`treasure.locks.run_lock`, the one a running run holds for its whole life) and the log
-folder's lock (:func:`treasure.locks.workspace_log_lock`) while it works, so even
+(:func:`treasure.file_locks.run_lock`, the one a running run holds for its whole life) and the log
+folder's lock (:func:`treasure.file_locks.workspace_log_lock`) while it works, so even
 ``--include-open`` never rotates a log that is being written: such a log is skipped, naming the
 pid of its writer. A rotation interrupted between its
 renames leaves parts that duplicate the live file's start; the next rotation detects that (the
@@ -31,7 +31,7 @@ from treasure.digest import files_sha256
 from treasure.errors import TreasureIOError
 from treasure.jsonio import create_temp, fsync_dir
 from treasure.ops import OpsError
-from treasure.locks import LockBusy, run_lock, workspace_log_lock
+from treasure.file_locks import LockBusy, run_lock, workspace_log_lock
 from treasure.logfiles import LIVE_ORDER, Segment, local_segments
 from treasure.logread import read_first_line, read_last_line
 from treasure.ops.archive import log_state

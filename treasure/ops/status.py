@@ -16,7 +16,7 @@ from treasure.ops import alerts as alerts_mod
 from treasure.ops.emergency import FlagState, read_flag
 from treasure import gate_history
 from treasure.ops.evidence import read_db, read_gates, read_lock, read_ssot
-from treasure.ops.runs import list_runs, status_label
+from treasure.ops.run_catalog import list_runs, status_label
 from treasure.workspace import Workspace
 
 SCHEMA_VERSION = 1

@@ -9,7 +9,7 @@ Typical use (what ``treasure recon RUN_ID`` does)::
 or, in memory, ``reconcile(expected_ledger, live_ledger, Tolerances(...))``.
 """
 
-from treasure.recon.live import (
+from treasure.recon.venue_sessions import (
     LIVE_FORMAT,
     MESSAGE_SCHEMAS,
     LiveMessage,

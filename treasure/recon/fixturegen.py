@@ -37,7 +37,7 @@ import numpy as np
 
 from treasure.context import make_rng
 from treasure.jsonio import atomic_write_bytes, dumps_pretty
-from treasure.recon.live import dump_session, ledger_from_messages, messages_from_ledger, parse_live
+from treasure.recon.venue_sessions import dump_session, ledger_from_messages, messages_from_ledger, parse_live
 from treasure.recon.matcher import reconcile
 from treasure.recon.model import STATE_CODE, Ledger, Tolerances
 from treasure.recon.runlog import RunRecord, read_run

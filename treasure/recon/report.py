@@ -10,7 +10,7 @@ import hashlib
 from typing import Any, Mapping
 
 from treasure.canonical import canonical_bytes
-from treasure.recon.live import LiveSession
+from treasure.recon.venue_sessions import LiveSession
 from treasure.recon.model import CODES, Ledger, ReconResult
 from treasure.recon.runlog import RECON_PREFIX, RunRecord
 

@@ -24,7 +24,7 @@ from treasure.contracts import Contracts
 from treasure.errors import EXIT_HALTED, EXIT_OK, DataError, RunError
 from treasure.events import EventBus, JsonlSink
 from treasure.jsonio import atomic_write_json, fsync_dir
-from treasure.recon.live import LIVE_HINTS, read_live, ledger_from_messages
+from treasure.recon.venue_sessions import LIVE_HINTS, read_live, ledger_from_messages
 from treasure.recon.matcher import reconcile
 from treasure.recon.model import ReconResult, Tolerances
 from treasure.recon.escalate import Escalation, escalate

@@ -6,7 +6,7 @@
 - :class:`StoreReader`: runs, exact log lines, reports, a canonical dump of the whole DB.
 - :func:`check_store`: integrity, schema version, every run's chain, derived rows and reports.
 - :func:`backup_db` / :func:`restore_db`: online backup API; restore checks the source first.
-- :func:`run_stored` (in :mod:`treasure.store.live`): ``treasure run --db``.
+- :func:`run_stored` (in :mod:`treasure.store.run_sink`): ``treasure run --db``.
 
 See docs/persistence.md for the operator's view.
 """

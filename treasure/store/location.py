@@ -6,7 +6,7 @@ and is passed on as a string; anything else is a file inside the workspace.
 The ``db`` commands must work during disaster recovery, when the SSOT itself may be broken, so
 the SSOT is only read leniently here (a readable ``persistence.db_path`` string, else the schema
 default). ``treasure run`` decides whether to store at all from the validated SSOT instead
-(:func:`treasure.store.live.default_db_path`).
+(:func:`treasure.store.run_sink.default_db_path`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ The command only ever *adds* evidence:
   it stays for the post-mortem until the operator removes it.
 * The restored bytes are written to a temporary file in logs/events/, fsynced, read back and
   compared, then renamed atomically to ``run_<id>.jsonl``; the folder is fsynced. The whole step
-  holds the logs/events/ rename lock and the run's own lock (:mod:`treasure.locks`), so no
+  holds the logs/events/ rename lock and the run's own lock (:mod:`treasure.file_locks`), so no
   ``treasure run``, ``rotate`` or ``archive`` of that run interleaves with it.
 """
 
@@ -179,7 +179,7 @@ def _write_checked(target: Path, data: bytes) -> None:
 def restore_log(ws: Workspace, db: Path | str, run_id: str, *, contracts: Contracts) -> RestoreLogResult:
     """Restore ``run_id``'s event log into logs/events/ from the DB ``db`` when the workspace's
     log is missing or does not verify (see the module's docstring for every guarantee)."""
-    from treasure.locks import run_lock, workspace_log_lock
+    from treasure.file_locks import run_lock, workspace_log_lock
 
     check_run_id(run_id)
     with workspace_log_lock(ws), run_lock(ws, run_id):

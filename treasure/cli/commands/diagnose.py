@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def handle(args: argparse.Namespace) -> int:
     from treasure.ops import diagnose
-    from treasure.ops.runs import resolve_run_id
+    from treasure.ops.run_catalog import resolve_run_id
 
     ws = Workspace.at(args.workspace)
     run_id = resolve_run_id(ws, args.run_id)

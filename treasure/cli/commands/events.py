@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def _run_ids(ws: Workspace, wanted: str) -> list[str]:
     from treasure.ops.archive import archived_run_ids
-    from treasure.ops.runs import latest_run_id
+    from treasure.ops.run_catalog import latest_run_id
     from treasure.ops.segments import require_segments
 
     if wanted == "latest":

@@ -100,7 +100,7 @@ def handle(args: argparse.Namespace) -> int:
     ws = Workspace.at(args.workspace)
     refuse_overwrite_while_halted(args, ws)
     request = request_from_args(args, ws)
-    from treasure.lock import approval_state
+    from treasure.approval import approval_state
     from treasure.ops.timings import RunTimer
 
     approved, unapproved = approval_state(ws)  # the run proceeds; the operator is told, plainly
@@ -112,7 +112,7 @@ def handle(args: argparse.Namespace) -> int:
     if getattr(args, "no_db", False):
         result = run(request)
     else:
-        from treasure.store.live import run_stored
+        from treasure.store.run_sink import run_stored
 
         from treasure.store.location import db_label, resolve_db
 

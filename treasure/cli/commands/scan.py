@@ -12,7 +12,7 @@ from pathlib import Path
 
 from treasure.cli.output import emit
 from treasure.errors import EXIT_BAD_INPUT, EXIT_OK, WorkspaceError
-from treasure.nondeterminism import RULES, default_targets, package_dir, scan_paths
+from treasure.determinism_scan import RULES, default_targets, package_dir, scan_paths
 from treasure.workspace import Workspace
 
 

@@ -1,7 +1,7 @@
 """``treasure ssot approve|check|diff``: record the approved SSOT, schemas and dataset; detect and
 show changes.
 
-``approve`` is the only writer of spec/ssot.lock (see :mod:`treasure.lock`); ``check`` exits 0 when
+``approve`` is the only writer of spec/ssot.lock (see :mod:`treasure.approval`); ``check`` exits 0 when
 the workspace matches its approval and 2 with one line per changed, missing or unapproved file;
 ``diff`` shows what changed in each JSON file (key paths and a unified diff against the approved
 content the lock keeps), exit 0 when nothing changed and 2 otherwise.
@@ -13,7 +13,7 @@ import argparse
 
 from treasure.cli.output import emit
 from treasure.errors import EXIT_BAD_INPUT, HINTS, EXIT_OK
-from treasure.lock import approve, check_tamper, diff
+from treasure.approval import approve, check_tamper, diff
 from treasure.workspace import Workspace
 
 

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def handle(args: argparse.Namespace) -> int:
-    from treasure.ops.runs import resolve_run_id
+    from treasure.ops.run_catalog import resolve_run_id
     from treasure.ops.timings import query
 
     ws = Workspace.at(args.workspace)
