@@ -25,7 +25,7 @@ Usage::
     python bench/crash_test.py --points 50            # the table in docs/robustness.md
     python bench/crash_test.py --points 50 --seed 7 --bars 40000 --jobs 2 --keep /tmp/crash
 
-Exit status 0 only if every point passed every check. tests/test_crash.py runs a few points.
+Exit status 0 only if every point passed every check. tests/engine/test_crash.py runs a few points.
 """
 
 from __future__ import annotations

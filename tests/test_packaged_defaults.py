@@ -3,6 +3,7 @@ carries exactly them and the gates package (issue 11: no symlinks, nothing stray
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -53,8 +54,13 @@ def test_sync_then_check_round_trip(tmp_path: Path) -> None:
 
 
 def test_the_wheel_ships_the_defaults_and_the_gates(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    had_build = (ROOT / "build").exists()
+    try:
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        if not had_build:  # setuptools builds in the tree; leave the checkout as it was
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = tmp_path.glob("treasure-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

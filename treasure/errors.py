@@ -48,7 +48,7 @@ class Code:
 #: The registry: every stable code the code base raises, one line each, grouped by area. To add a
 #: code, insert ``"NEW_CODE": Code(INPUT, "how to fix it"),`` next to similar codes (a bare
 #: ``"NEW_CODE": "hint",`` is read as an INPUT code). Hints name real SSOT keys (``dataset.on_gap``)
-#: and real commands (`treasure resume`); tests/test_errors_registry.py checks both, and that every
+#: and real commands (`treasure resume`); tests/cli/test_errors_registry.py checks both, and that every
 #: code raised anywhere in treasure/ and pytest_treasure/ is registered here. A raise site may
 #: still pass a more specific hint.
 _REGISTRY: dict[str, Code | str] = {

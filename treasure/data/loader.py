@@ -1,6 +1,6 @@
 """Read a bars CSV from disk into a :class:`Dataset`, refusing bad files with a coded DataError.
 
-Format (see ``truth/`` and DESIGN.md): header ``t_ms,open,high,low,close,volume``, one bar a line,
+Format (see the README, "The workspace"): header ``t_ms,open,high,low,close,volume``, one bar a line,
 t_ms integer milliseconds since epoch UTC; CRLF and a UTF-8 BOM are accepted.
 
 Memory is bounded: the file is never held whole. A first streaming pass checks what concerns the

@@ -8,7 +8,7 @@ threshold). ``manifest.json`` lists every session with the mismatches it must pr
 ``dryrun-live`` gate holds recon to it.
 
 Because the sessions are keyed by the engine's order ids, they go stale when the default run's
-orders or fills change. ``tests/test_recon_fixtures.py`` regenerates them in memory and fails on
+orders or fills change. ``tests/recon/test_recon_fixtures.py`` regenerates them in memory and fails on
 any byte difference; then run::
 
     python -m treasure.recon.fixturegen            # rewrite fixtures/live/

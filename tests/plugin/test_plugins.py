@@ -23,7 +23,7 @@ from treasure.hookspecs import hookimpl
 from treasure.strategy import Strategy, load_strategy
 from treasure.workspace import Workspace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class NeverFills(ExecutionAdapter):

@@ -15,7 +15,7 @@ import pytest
 
 from treasure.workspace import Workspace, init_workspace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

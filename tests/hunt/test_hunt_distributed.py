@@ -28,7 +28,7 @@ from treasure.sweep import ExecutorOptions
 from treasure.workspace import Workspace, init_workspace
 
 BUGGY = "examples/buggy_gap.py:GapFade"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARGS = ["--strategy", BUGGY, "--seeds", "0,1", "--examples", "30", "--max-bars", "10", "--skip", "clean_run"]
 
 

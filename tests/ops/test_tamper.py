@@ -177,7 +177,7 @@ def test_cli_approve_refusal_is_coded(approved, cli):
 
 def test_repo_lock_exists_and_parses():
     """The repo workspace ships an approval lock (re-run `treasure ssot approve` after changes)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     lock = read_lock(Workspace.at(root))
     assert "spec/ssot.json" in lock.files
 

@@ -21,7 +21,7 @@ from treasure.contracts import Contracts
 from treasure.store import StoreReader, StoreWriter, backup_db, check_store, ingest_log, restore_db
 from treasure.store.errors import StoreError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

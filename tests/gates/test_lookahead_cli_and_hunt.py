@@ -22,7 +22,7 @@ from treasure.lookahead import check_lookahead
 from treasure.workspace import Workspace
 
 Cli = Callable[..., tuple[int, str, str]]
-LEAKY = Path(__file__).resolve().parents[1] / "examples" / "leaky_strategy.py"
+LEAKY = Path(__file__).resolve().parents[2] / "examples" / "leaky_strategy.py"
 
 
 def use_leaky(ws: Workspace) -> None:

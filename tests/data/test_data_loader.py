@@ -401,7 +401,7 @@ def test_a_run_refuses_fewer_than_two_distinct_bars(tmp_path: Path, rows: list[s
 
 
 def test_default_fixture_loads() -> None:
-    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "default_bars.csv"
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "data" / "default_bars.csv"
     ds = load_dataset(fixture, display_path="fixtures/data/default_bars.csv")
     assert (len(ds), ds.interval_ms, len(ds.gaps), len(ds.duplicates)) == (8000, 300_000, 3, 1)
     assert ds.path == "fixtures/data/default_bars.csv"

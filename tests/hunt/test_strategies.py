@@ -224,4 +224,4 @@ def test_strategies_compose_with_hypothesis() -> None:
     assert len(ds) == 1 and intent.qty > 0
 
 
-# The hypothesis profiles are tested with the plugin: tests/test_plugin_profiles.py
+# The hypothesis profiles are tested with the plugin: tests/plugin/test_plugin_profiles.py

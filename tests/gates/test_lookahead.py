@@ -16,7 +16,7 @@ from treasure.workspace import Workspace, bundle_dir, init_workspace
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LEAKY = REPO / "examples" / "leaky_strategy.py"
 GATE = GATES_DIR / "test_lookahead.py"
 

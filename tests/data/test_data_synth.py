@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from treasure.data import Bars, bars_to_csv, generate_bars, load_dataset
 from treasure.data import synth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "fixtures" / "data" / "default_bars.csv"
 #: Pinned on purpose: changing the generator changes every golden output built on the fixture.
 FIXTURE_SHA256 = "3c47d0989243ca8c4ad4ef0230bcacf232eb3ccd3f6e915580ba3c636cb09f72"

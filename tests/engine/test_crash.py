@@ -18,7 +18,7 @@ from treasure.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
-_BENCH = Path(__file__).resolve().parents[1] / "bench" / "crash_test.py"
+_BENCH = Path(__file__).resolve().parents[2] / "bench" / "crash_test.py"
 
 
 def _load_harness():

@@ -12,7 +12,7 @@ from treasure.eventlog import read_events
 from treasure.execution import base
 from treasure.workspace import init_workspace
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "recon.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "recon.md"
 HEADING = "#### Writing an exchange adapter"
 
 

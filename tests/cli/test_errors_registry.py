@@ -18,7 +18,7 @@ import pytest
 from treasure.errors import (CHECK, CODES, ENVIRONMENT, EXIT_BAD_INPUT, EXIT_BY_KIND, EXIT_HALTED, EXIT_INTERNAL,
                              HALTED, HINTS, INPUT, INTERNAL, TreasureError)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(p for d in ("treasure", "pytest_treasure") for p in (ROOT / d).rglob("*.py")
                  if "_bundle" not in p.parts)
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$|^INTERNAL$")

@@ -26,7 +26,7 @@ from treasure.data._parse import parse_bars_csv
 from treasure.data.bars import COLUMNS
 from treasure.errors import HINTS, DataError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = b"t_ms,open,high,low,close,volume\n"
 T0 = 1_767_225_600_000
 STEP = 60_000

@@ -24,7 +24,7 @@ from treasure.contracts import Contracts
 from treasure.store import StoreReader, check_store, ingest_log
 from treasure.workspace import Workspace, init_workspace
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BARS = 300
 
 

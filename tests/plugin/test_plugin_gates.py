@@ -228,4 +228,4 @@ def test_history_records_are_identical_across_sessions_but_for_volatile_fields(p
     assert report(ws)["gates"][2]["consecutive_failures"] == 2  # phase2 failed twice in a row
 
 
-# The plugin's import cost is proven by real pytest sessions in tests/test_plugin_citizen.py.
+# The plugin's import cost is proven by real pytest sessions in tests/plugin/test_plugin_citizen.py.
