@@ -63,7 +63,7 @@ class ThirdParty:
 
     @hookimpl
     def treasure_strategies(self) -> dict[str, Any]:
-        return {"patient": Patient, "lazy_patient": "tests.test_plugins:Patient"}
+        return {"patient": Patient, "lazy_patient": "tests.plugin.test_plugins:Patient"}
 
 
 def test_builtins_are_a_plugin_like_any_other() -> None:
@@ -94,7 +94,7 @@ def test_a_strategy_provider_names_strategies_through_the_hook(workspace: Worksp
         assert type(load_strategy("patient", {"wait": 5}).strategy) is Patient
         assert load_strategy("lazy_patient").strategy.params == {"wait": 3}
         # the provider's "module:Class" vouches for its module: other classes of it may be named
-        assert type(load_strategy("tests.test_plugins:Patient").strategy).__name__ == "Patient"
+        assert type(load_strategy("tests.plugin.test_plugins:Patient").strategy).__name__ == "Patient"
         result = run(RunRequest(workspace=workspace, strategy="patient", run_id="provided"))
         assert result.status == "complete" and result.court["metrics"]["orders"] == 0
 
@@ -163,10 +163,10 @@ def test_malformed_references_are_refused(ref: str) -> None:
 
 def test_the_allow_list_admits_a_module(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(plugins.ALLOW_ENV, "tests.*")
-    assert type(load_strategy("tests.test_plugins:Patient").strategy).__name__ == "Patient"
+    assert type(load_strategy("tests.plugin.test_plugins:Patient").strategy).__name__ == "Patient"
     monkeypatch.setenv(plugins.ALLOW_ENV, "tests")  # exact names do not cover submodules
     with pytest.raises(RunError):
-        load_strategy("tests.test_plugins:Patient")
+        load_strategy("tests.plugin.test_plugins:Patient")
 
 
 def test_an_entry_point_plugin_is_loaded_lazily(tmp_path: Path) -> None:
