@@ -17,7 +17,6 @@ cannot do undetected) is in docs/robustness.md.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import orjson
 from treasure.canonical import canonical_bytes
 from treasure.digest import file_sha256
 from treasure.errors import TreasureError
+from treasure.file_locks import exclusive
 from treasure.jsonio import atomic_write_bytes, dumps_pretty
 from treasure.keys import SigningKey, VerifyKey
 
@@ -133,20 +133,19 @@ def _record_hash(record: dict[str, Any]) -> str:
 def _append_ledger(ws_root: Path, run_id: str, digest: str, key_id: str | None) -> None:
     """Append one chained record under an exclusive lock, fsynced (concurrent runs serialise)."""
     path = ws_root / LEDGER
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(path.with_name(".anchors.lock")):
         prev = _GENESIS
         for _, record in _ledger_lines(path):
             if record is not None and isinstance(record.get("hash"), str):
                 prev = record["hash"]
         record = {"run_id": run_id, "manifest_sha256": digest, "key_id": key_id, "prev": prev}
         record["hash"] = _record_hash(record)
-        os.write(fd, orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            os.write(fd, orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def anchor_run(ws_root: Path, run_id: str, key: SigningKey | None) -> dict[str, Any]:

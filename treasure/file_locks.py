@@ -95,6 +95,21 @@ def _flock(path: Path, make_error: Callable[[int | None], LockBusy], wait: bool)
 
 
 @contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the lock file ``path`` (made if missing), waiting for it: how
+    the writers of the append-only stores (alerts, recon history, gate history, anchor ledger)
+    serialise with one another. Closing the descriptor releases the lock. ``OSError`` propagates:
+    each caller decides how to report a read-only or missing folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def run_lock(ws: Workspace, run_id: str, *, wait: bool = False) -> Iterator[None]:
     """Hold the exclusive lock of ``run_id``'s log; raise ``RUN_IN_PROGRESS`` (naming the holder's
     pid) when another process (or another holder in this one) has it, unless ``wait``."""

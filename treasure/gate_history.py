@@ -337,28 +337,6 @@ def _line(record: Mapping[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-class _Lock:
-    """An exclusive ``flock`` on ``evidence/.gates_history.lock`` (no-op where fcntl is absent)."""
-
-    def __init__(self, evidence: Path) -> None:
-        self.path = evidence / LOCK_NAME
-        self.fd: int | None = None
-
-    def __enter__(self) -> "_Lock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing releases the lock
-            self.fd = None
-
-
 def append(ws_root: Path | str, records: Iterable[Mapping[str, Any]], *,
            session: Mapping[str, Any] | None = None) -> Path:
     """Append ``records`` to the history (fsynced, under the lock) and rewrite ``gates.json`` as
@@ -368,7 +346,9 @@ def append(ws_root: Path | str, records: Iterable[Mapping[str, Any]], *,
     evidence = Path(ws_root) / "evidence"
     evidence.mkdir(parents=True, exist_ok=True)
     data = b"".join(_line(r) for r in records)
-    with _Lock(evidence):
+    from treasure.file_locks import exclusive  # the writers of every append-only store share it
+
+    with exclusive(evidence / LOCK_NAME):
         path = history_path(ws_root)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

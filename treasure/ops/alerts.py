@@ -36,21 +36,20 @@ still honoured (read-only).
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import getpass
 import hashlib
 import os
 import re
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
 import orjson
 
 from treasure.canonical import canonical_bytes
 from treasure.errors import TreasureError
+from treasure.file_locks import exclusive
 from treasure.ops import OpsError
 from treasure.ops.evidence import read_json_doc, read_recon
 from treasure.ops.query import EventFilter, iter_events
@@ -153,15 +152,8 @@ def load_store(ws: Workspace) -> Store:
     return store
 
 
-@contextmanager
-def _locked(ws: Workspace) -> Iterator[None]:
-    ws.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(ws.data_dir / ".alerts.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(ws: Workspace) -> ContextManager[None]:
+    return exclusive(ws.data_dir / ".alerts.lock")
 
 
 def _append(ws: Workspace, records: list[dict[str, Any]]) -> None:

@@ -15,16 +15,15 @@ ignored by readers and fenced off by the next append, any other bad line is repo
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
 import orjson
 
 from treasure.errors import TreasureIOError
+from treasure.file_locks import exclusive
 from treasure.recon.model import CODES
 from treasure.workspace import Workspace
 
@@ -78,15 +77,8 @@ def entry_from_report(report: dict[str, Any], *, report_path: str, sim_ts_ms: in
     }
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".history.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(folder: Path) -> ContextManager[None]:
+    return exclusive(folder / ".history.lock")
 
 
 @dataclass
